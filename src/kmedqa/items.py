@@ -1,0 +1,101 @@
+"""The normalized item: the one record every loader writes and every stage reads.
+
+Fields (DESIGN.md): ``id, dataset, task, domain, q_type, question, options,
+answer, answer_index, meta``. ``task`` is one of :data:`TASKS`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+from .io import read_jsonl
+
+TASKS = ("mcq", "short", "descriptive", "section_summary")
+FIELDS = (
+    "id",
+    "dataset",
+    "task",
+    "domain",
+    "q_type",
+    "question",
+    "options",
+    "answer",
+    "answer_index",
+    "meta",
+)
+
+
+def make_item(
+    *,
+    id: str,
+    dataset: str,
+    task: str,
+    question: str,
+    answer: str,
+    domain: str | None = None,
+    q_type: str | None = None,
+    options: list[str] | None = None,
+    answer_index: int | None = None,
+    meta: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    item = {
+        "id": id,
+        "dataset": dataset,
+        "task": task,
+        "domain": domain,
+        "q_type": q_type,
+        "question": question,
+        "options": options,
+        "answer": answer,
+        "answer_index": answer_index,
+        "meta": meta or {},
+    }
+    validate_item(item)
+    return item
+
+
+def validate_item(item: dict[str, Any], file: str | Path | None = None) -> None:
+    """Raise :class:`InputError` naming file, item id and field for a malformed item."""
+    iid = item.get("id")
+    if not isinstance(iid, str) or not iid:
+        raise InputError("missing or empty id", file=file, field="id")
+    for key in FIELDS:
+        if key not in item:
+            raise InputError("missing field", file=file, item=iid, field=key)
+    if item["task"] not in TASKS:
+        raise InputError(
+            f"unknown task {item['task']!r} (expected one of {', '.join(TASKS)})",
+            file=file,
+            item=iid,
+            field="task",
+        )
+    for key in ("question", "answer"):
+        if not isinstance(item[key], str) or not item[key].strip():
+            raise InputError("must be non-empty text", file=file, item=iid, field=key)
+    opts = item["options"]
+    if item["task"] == "mcq":
+        if not isinstance(opts, list) or len(opts) < 2 or not all(isinstance(o, str) and o.strip() for o in opts):
+            raise InputError("an mcq item needs a list of >= 2 non-empty options", file=file, item=iid, field="options")
+        idx = item["answer_index"]
+        if not isinstance(idx, int) or isinstance(idx, bool) or not 0 <= idx < len(opts):
+            raise InputError(
+                f"must be an integer in 0..{len(opts) - 1}", file=file, item=iid, field="answer_index"
+            )
+    elif opts is not None and not isinstance(opts, list):
+        raise InputError("must be a list or null", file=file, item=iid, field="options")
+    if not isinstance(item["meta"], dict):
+        raise InputError("must be an object", file=file, item=iid, field="meta")
+
+
+def read_items(path: str | Path) -> list[dict[str, Any]]:
+    """Read and validate a normalized items file; duplicate ids are an error."""
+    items = read_jsonl(path)
+    seen: set[str] = set()
+    for item in items:
+        validate_item(item, file=path)
+        if item["id"] in seen:
+            raise InputError("duplicate id", file=path, item=item["id"], field="id")
+        seen.add(item["id"])
+    return items

@@ -1,0 +1,97 @@
+"""Turn normalized items into chat messages, as declared in ``prompts/tasks.yaml``.
+
+Training and generation both call :func:`build_messages`, so a model is always
+evaluated with the exact prompt it was trained on.
+"""
+
+from __future__ import annotations
+
+import random
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+from .io import sha256_text
+
+LETTERS = "ABCDEFGHIJ"
+
+
+@cache
+def load_tasks() -> dict[str, Any]:
+    text = files("kmedqa").joinpath("prompts/tasks.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def get_format(name: str) -> dict[str, Any]:
+    formats = load_tasks()["formats"]
+    if name not in formats:
+        raise ConfigError(f"unknown prompt format {name!r}; declared: {', '.join(sorted(formats))}")
+    return formats[name]
+
+
+def system_prompt(fmt: dict[str, Any]) -> str | None:
+    key = fmt.get("system")
+    return None if key is None else load_tasks()["system_prompts"][key]
+
+
+def render_user(item: dict[str, Any], fmt: dict[str, Any]) -> str:
+    opts = item.get("options") or []
+    fields = {
+        "question": item["question"],
+        "options_lettered": "\n".join(f"{LETTERS[i]}. {o}" for i, o in enumerate(opts)),
+        "options_numbered": "\n".join(f"{i + 1}) {o}" for i, o in enumerate(opts)),
+    }
+    return fmt["user"].format(**fields)
+
+
+def target_text(item: dict[str, Any], fmt: dict[str, Any]) -> str:
+    """The completion a model is trained to produce for ``item``."""
+    if item["task"] == "mcq" and fmt.get("answer_format") == "letter":
+        return LETTERS[item["answer_index"]]
+    return item["answer"]
+
+
+def build_messages(
+    item: dict[str, Any],
+    fmt: dict[str, Any],
+    shots: list[dict[str, Any]] | None = None,
+) -> list[dict[str, str]]:
+    """Chat messages for ``item``: system (if any), k solved shots, then the question."""
+    messages: list[dict[str, str]] = []
+    sys_text = system_prompt(fmt)
+    if sys_text:
+        messages.append({"role": "system", "content": sys_text})
+    for shot in shots or []:
+        messages.append({"role": "user", "content": render_user(shot, fmt)})
+        messages.append({"role": "assistant", "content": target_text(shot, fmt)})
+    messages.append({"role": "user", "content": render_user(item, fmt)})
+    return messages
+
+
+def pick_shots(
+    item: dict[str, Any], pool: list[dict[str, Any]], k: int, seed: int
+) -> list[dict[str, Any]]:
+    """k examples from ``pool`` (the train split), same task as ``item`` where possible.
+
+    Deterministic per (seed, item id), so a resumed or repeated run sees the same shots.
+    """
+    if k <= 0:
+        return []
+    same = [p for p in pool if p["task"] == item["task"] and p["id"] != item["id"]]
+    cands = same if len(same) >= k else [p for p in pool if p["id"] != item["id"]]
+    rng = random.Random(f"{seed}:{item['id']}")
+    return rng.sample(cands, min(k, len(cands)))
+
+
+def max_new_tokens(item: dict[str, Any], fmt: dict[str, Any]) -> int:
+    table = fmt.get("max_new_tokens") or {}
+    if item["task"] not in table:
+        raise ConfigError(f"prompt format has no max_new_tokens for task {item['task']!r}")
+    return int(table[item["task"]])
+
+
+def prompt_sha(text: str) -> str:
+    return sha256_text(f"tasks-v{load_tasks()['version']}\n{text}")[:16]
