@@ -1,0 +1,552 @@
+"""Paired significance tests for comparing two runs on the same eval items.
+
+Everything here compares run **A** (the reference, e.g. the base model) with run
+**B** (e.g. the fine-tuned model) on the *same* items, so the tests are paired:
+
+* :func:`paired_bootstrap` — mean difference ``mean(B) - mean(A)`` with a
+  percentile or BCa confidence interval, resampling items (one shared index
+  vector for A and B per resample).
+* :func:`permutation_test_paired` — sign-flip permutation test of the mean
+  paired difference (exact enumeration when the number of non-zero differences
+  is small).
+* :func:`mcnemar_exact` — exact McNemar test for 0/1 metrics (binomial test on
+  the discordant pairs).
+* :func:`holm` / :func:`compare_family` — Holm step-down adjustment within a
+  *family* of comparisons.
+* :func:`two_proportion_test` — the *unpaired* z-test and Fisher's exact test,
+  for when only the two accuracies are known (e.g. a published table).
+
+:func:`compare_paired` joins two per-item score files on ``id`` and runs all of
+the above for one metric; ``kmedqa compare`` is its command-line face.
+
+Conventions
+-----------
+* ``diff`` is always ``B - A``; a positive value means B is better on a
+  higher-is-better metric.
+* Every p-value is two-sided.
+* Monte-Carlo p-values use the "+1" correction ``(1 + #extreme) / (1 + R)``
+  (Davison & Hinkley 1997; Phipson & Smyth 2010) so they are never 0.
+* All randomness comes from ``numpy.random.default_rng(seed)``: the same inputs
+  and seed give the same numbers, byte for byte.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from scipy import stats as _sps
+from scipy.special import ndtr, ndtri
+
+from .errors import InputError
+
+__all__ = [
+    "paired_bootstrap",
+    "permutation_test_paired",
+    "mcnemar_exact",
+    "discordant_counts",
+    "holm",
+    "compare_paired",
+    "compare_family",
+    "compare_families",
+    "primary_p",
+    "two_proportion_test",
+    "register",
+]
+
+# Resampling works on blocks of at most this many array elements (~16 MB of
+# int64 indices), so memory stays flat however many items or resamples.
+_BLOCK_ELEMENTS = 1 << 21
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _as_pair(a: Sequence[float], b: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    if a.ndim != 1 or b.ndim != 1:
+        raise ValueError("a and b must be one-dimensional")
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must have the same length (got {a.size} and {b.size})")
+    if a.size == 0:
+        raise ValueError("need at least one paired item")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("a and b must be finite numbers")
+    return a, b
+
+
+def _check_resamples(n_resamples: int) -> int:
+    n_resamples = int(n_resamples)
+    if n_resamples < 1:
+        raise ValueError("n_resamples must be >= 1")
+    return n_resamples
+
+
+def _bootstrap_means(d: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Means of ``n_resamples`` bootstrap resamples of ``d`` (rows drawn in order).
+
+    Resample ``r`` uses ``rng.integers(0, n, size=n)`` drawn in sequence, so the
+    result equals a plain loop ``for r in range(R): d[rng.integers(0, n, n)].mean()``
+    (blocking does not change the random stream).
+    """
+    n = d.size
+    out = np.empty(n_resamples)
+    rows = max(1, _BLOCK_ELEMENTS // n)
+    for start in range(0, n_resamples, rows):
+        stop = min(n_resamples, start + rows)
+        idx = rng.integers(0, n, size=(stop - start, n))
+        out[start:stop] = d[idx].mean(axis=1)
+    return out
+
+
+def _bca_levels(d: np.ndarray, theta_hat: float, boot: np.ndarray, alpha: float):
+    """BCa-adjusted lower/upper quantile levels (Efron & Tibshirani 1993, 14.3).
+
+    ``z0`` uses the mid-rank proportion of bootstrap means below ``theta_hat``
+    (ties count one half, as scipy does); the acceleration ``a`` comes from the
+    jackknife of the mean, which has the closed form
+    ``theta_(i) = (sum(d) - d_i) / (n - 1)``.
+    """
+    n = d.size
+    B = boot.size
+    prop = (np.count_nonzero(boot < theta_hat) + np.count_nonzero(boot <= theta_hat)) / (2 * B)
+    z0 = float(ndtri(prop))
+    if n > 1:
+        jack = (d.sum() - d) / (n - 1)
+        u = jack.mean() - jack
+        den = float((u**2).sum())
+        a_hat = float((u**3).sum()) / (6.0 * den**1.5) if den > 0 else 0.0
+    else:
+        a_hat = 0.0
+    z_lo, z_hi = ndtri(alpha), ndtri(1 - alpha)
+    lo = ndtr(z0 + (z0 + z_lo) / (1 - a_hat * (z0 + z_lo)))
+    hi = ndtr(z0 + (z0 + z_hi) / (1 - a_hat * (z0 + z_hi)))
+    return float(lo), float(hi), a_hat, z0
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def paired_bootstrap(
+    a: Sequence[float],
+    b: Sequence[float],
+    n_resamples: int = 10000,
+    seed: int = 0,
+    ci: float = 0.95,
+    method: str = "percentile",
+) -> dict[str, Any]:
+    """Paired bootstrap of ``mean(b) - mean(a)``.
+
+    Each resample draws ``n`` item indices with replacement and applies the same
+    indices to ``a`` and ``b`` (so the statistic is the mean of the resampled
+    paired differences ``d = b - a``).
+
+    ``method="percentile"`` gives the ``(1-ci)/2`` and ``(1+ci)/2`` quantiles
+    of the bootstrap means (linear interpolation, as numpy/scipy). ``"bca"``
+    gives the bias-corrected and accelerated interval (jackknife acceleration).
+    If every bootstrap mean is identical (e.g. all differences equal) both
+    methods return ``[diff, diff]``.
+
+    ``p_bootstrap`` is the two-sided bootstrap p-value obtained by inverting the
+    percentile interval::
+
+        p = min(1, 2 * min((1 + #{d* <= 0}) / (1 + R), (1 + #{d* >= 0}) / (1 + R)))
+
+    i.e. (up to the +1 correction) the smallest ``1 - ci`` at which the
+    equal-tailed percentile interval excludes 0. It is a descriptive companion to
+    the CI; the permutation and McNemar tests are the proper null-hypothesis
+    tests.
+    """
+    a, b = _as_pair(a, b)
+    n_resamples = _check_resamples(n_resamples)
+    if not 0 < ci < 1:
+        raise ValueError("ci must be in (0, 1)")
+    if method not in ("percentile", "bca"):
+        raise ValueError(f"method must be 'percentile' or 'bca', not {method!r}")
+    d = b - a
+    theta_hat = float(d.mean())
+    rng = np.random.default_rng(seed)
+    boot = _bootstrap_means(d, n_resamples, rng)
+
+    alpha = (1 - ci) / 2
+    out: dict[str, Any] = {"diff": theta_hat}
+    if np.ptp(boot) == 0:
+        lo_hi = [float(boot[0]), float(boot[0])]
+    elif method == "percentile":
+        lo_hi = [float(x) for x in np.quantile(boot, [alpha, 1 - alpha])]
+    else:
+        lo_q, hi_q, a_hat, z0 = _bca_levels(d, theta_hat, boot, alpha)
+        if not (np.isfinite(lo_q) and np.isfinite(hi_q)):
+            raise ValueError("BCa interval is undefined for these data (degenerate bootstrap)")
+        lo_hi = [float(x) for x in np.quantile(boot, [lo_q, hi_q])]
+        out["bca_acceleration"] = a_hat
+        out["bca_z0"] = z0
+    out["ci"] = lo_hi
+    le = np.count_nonzero(boot <= 0)
+    ge = np.count_nonzero(boot >= 0)
+    out["p_bootstrap"] = min(1.0, 2 * min(le + 1, ge + 1) / (n_resamples + 1))
+    return out
+
+
+def _permutation(d: np.ndarray, n_resamples: int, seed: int) -> tuple[float, bool]:
+    d = d[d != 0]  # a zero difference is the same under either sign
+    m = d.size
+    if m == 0:
+        return 1.0, True
+    t_obs = abs(d.sum())
+    tol = 1e-9 * np.abs(d).sum()  # float round-off in the sums must not break ties
+    if m < 63 and 2**m <= n_resamples:
+        codes = np.arange(2**m, dtype=np.int64)[:, None] >> np.arange(m, dtype=np.int64)
+        signs = 1.0 - 2.0 * (codes & 1)
+        t = np.abs(signs @ d)
+        return float(np.count_nonzero(t >= t_obs - tol) / 2**m), True
+    rng = np.random.default_rng(seed)
+    hits = 0
+    rows = max(1, _BLOCK_ELEMENTS // m)
+    for start in range(0, n_resamples, rows):
+        k = min(n_resamples, start + rows) - start
+        signs = 1.0 - 2.0 * rng.integers(0, 2, size=(k, m))
+        hits += int(np.count_nonzero(np.abs(signs @ d) >= t_obs - tol))
+    return (hits + 1) / (n_resamples + 1), False
+
+
+def permutation_test_paired(
+    a: Sequence[float], b: Sequence[float], n_resamples: int = 10000, seed: int = 0
+) -> float:
+    """Two-sided sign-flip permutation test of ``mean(b - a) == 0``.
+
+    Under the null each paired difference is as likely to have either sign; the
+    statistic is ``|sum(d)|``. Zero differences are dropped (their sign does not
+    matter). With ``m`` non-zero differences and ``2**m <= n_resamples`` all sign
+    patterns are enumerated and ``p = #{|T*| >= |T|} / 2**m`` is exact;
+    otherwise ``n_resamples`` random patterns give
+    ``p = (1 + #{|T*| >= |T|}) / (1 + n_resamples)``.
+    For a 0/1 metric this is the (exact or Monte-Carlo) sign test on the
+    discordant pairs, i.e. McNemar's test.
+    """
+    a, b = _as_pair(a, b)
+    return _permutation(b - a, _check_resamples(n_resamples), seed)[0]
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Exact two-sided McNemar p-value from the discordant counts ``b`` and ``c``.
+
+    Binomial test of ``min(b, c)`` successes in ``b + c`` trials at ``p = 0.5``:
+    ``p = min(1, 2 * P(X <= min(b, c)))``; ``1.0`` when ``b + c == 0``.
+    Equals ``scipy.stats.binomtest(min(b, c), b + c, 0.5).pvalue``.
+    """
+    b, c = int(b), int(c)
+    if b < 0 or c < 0:
+        raise ValueError("discordant counts must be >= 0")
+    if b + c == 0:
+        return 1.0
+    return float(min(1.0, 2.0 * _sps.binom.cdf(min(b, c), b + c, 0.5)))
+
+
+def discordant_counts(a: Sequence[float], b: Sequence[float]) -> dict[str, int]:
+    """Counts of the 2x2 paired table of two 0/1 vectors (A = reference, B = new).
+
+    ``n01`` = ``b_only_right`` (A wrong, B right); ``n10`` = ``a_only_right``
+    (A right, B wrong); ``both_right``; ``both_wrong``.
+    """
+    a, b = _as_pair(a, b)
+    if not (np.isin(a, (0, 1)).all() and np.isin(b, (0, 1)).all()):
+        raise ValueError("discordant counts need 0/1 values")
+    n01 = int(np.count_nonzero((a == 0) & (b == 1)))
+    n10 = int(np.count_nonzero((a == 1) & (b == 0)))
+    return {
+        "n01": n01,
+        "n10": n10,
+        "b_only_right": n01,
+        "a_only_right": n10,
+        "both_right": int(np.count_nonzero((a == 1) & (b == 1))),
+        "both_wrong": int(np.count_nonzero((a == 0) & (b == 0))),
+    }
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm (1979) step-down adjusted p-values, in the input order.
+
+    Sorted ascending, ``p_(i)`` becomes ``max_{j <= i} min(1, (m - j + 1) p_(j))``.
+    """
+    p = np.asarray(pvalues, dtype=float)
+    if p.ndim != 1:
+        raise ValueError("pvalues must be one-dimensional")
+    if p.size == 0:
+        return []
+    if np.isnan(p).any() or (p < 0).any() or (p > 1).any():
+        raise ValueError("p-values must lie in [0, 1]")
+    m = p.size
+    order = np.argsort(p, kind="stable")
+    adj_sorted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    adj = np.empty(m)
+    adj[order] = adj_sorted
+    return [float(x) for x in adj]
+
+
+def two_proportion_test(x1: int, n1: int, x2: int, n2: int) -> dict[str, Any]:
+    """Unpaired comparison of two proportions ``x1/n1`` (A) and ``x2/n2`` (B).
+
+    ``p_z``: two-sided pooled z-test,
+    ``z = (p2 - p1) / sqrt(p (1 - p) (1/n1 + 1/n2))`` with ``p = (x1 + x2)/(n1 + n2)``.
+    ``p_fisher``: two-sided Fisher exact test on ``[[x1, n1-x1], [x2, n2-x2]]``.
+    Valid only if the two samples are independent; for two runs on the *same*
+    items use the paired tests (McNemar), which are usually far more powerful.
+    """
+    x1, n1, x2, n2 = int(x1), int(n1), int(x2), int(n2)
+    if n1 < 1 or n2 < 1 or not (0 <= x1 <= n1) or not (0 <= x2 <= n2):
+        raise ValueError("need 0 <= x <= n and n >= 1 for both samples")
+    p1, p2 = x1 / n1, x2 / n2
+    pooled = (x1 + x2) / (n1 + n2)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    if se == 0:
+        z, p_z = 0.0, 1.0
+    else:
+        z = (p2 - p1) / se
+        p_z = float(2 * _sps.norm.sf(abs(z)))
+    p_fisher = float(_sps.fisher_exact([[x1, n1 - x1], [x2, n2 - x2]]).pvalue)
+    return {
+        "x1": x1,
+        "n1": n1,
+        "x2": x2,
+        "n2": n2,
+        "p1": p1,
+        "p2": p2,
+        "diff": p2 - p1,
+        "z": float(z),
+        "p_z": p_z,
+        "p_fisher": p_fisher,
+    }
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _index_rows(rows: Iterable[Mapping[str, Any]], file: str) -> dict[Any, Mapping[str, Any]]:
+    out: dict[Any, Mapping[str, Any]] = {}
+    for i, row in enumerate(rows, 1):
+        if "id" not in row or row["id"] is None:
+            raise InputError(f"row {i} has no id", file=file, field="id")
+        key = row["id"]
+        if not isinstance(key, str | int) or isinstance(key, bool):
+            raise InputError(f"row {i}: id must be a string or an integer", file=file, field="id")
+        if key in out:
+            raise InputError("duplicate id", file=file, item=key, field="id")
+        out[key] = row
+    return out
+
+
+def _metric_value(row: Mapping[str, Any], metric: str, file: str, key: Any) -> float | None:
+    if metric not in row:
+        raise InputError("metric column is missing", file=file, item=key, field=metric)
+    v = row[metric]
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return float(v)
+    if not isinstance(v, int | float) or not math.isfinite(v):
+        raise InputError(
+            f"metric value {v!r} is not a finite number", file=file, item=key, field=metric
+        )
+    return float(v)
+
+
+def primary_p(comparison: Mapping[str, Any]) -> tuple[str, float]:
+    """The headline test of a comparison: exact McNemar for 0/1 metrics, else
+    the sign-flip permutation test. Returns ``(key, p)``."""
+    key = "p_mcnemar" if comparison.get("p_mcnemar") is not None else "p_permutation"
+    return key, comparison[key]
+
+
+def compare_paired(
+    rows_a: Iterable[Mapping[str, Any]],
+    rows_b: Iterable[Mapping[str, Any]],
+    metric: str,
+    n_resamples: int = 10000,
+    seed: int = 0,
+    file_a: str | None = None,
+    file_b: str | None = None,
+    ci_method: str = "percentile",
+    ci: float = 0.95,
+) -> dict[str, Any]:
+    """Compare run A with run B on ``metric`` over the items both files score.
+
+    Rows are joined on ``id``; every id must be in both files. Items whose
+    metric is null (``None``) in *both* files (the metric does not apply) are
+    dropped and counted in ``n_excluded``; null in only one file is an error.
+    Items are sorted by ``str(id)`` before resampling, so the result does not
+    depend on row order.
+
+    Returns ``metric, n, n_excluded, mean_a, mean_b, diff`` (B - A), ``ci``,
+    ``ci_level, ci_method, p_bootstrap, p_permutation, permutation_exact,
+    n_resamples, seed, binary`` and, when every value is 0 or 1,
+    ``p_mcnemar`` with the discordant counts ``b_only_right`` (= ``n01``: A
+    wrong, B right), ``a_only_right`` (= ``n10``: A right, B wrong),
+    ``both_right`` and ``both_wrong``. ``p_primary``/``primary_test`` name the
+    headline test (McNemar for 0/1 metrics, else permutation).
+    """
+    fa = file_a or "A"
+    fb = file_b or "B"
+    ia = _index_rows(rows_a, fa)
+    ib = _index_rows(rows_b, fb)
+    for key in ia:
+        if key not in ib:
+            raise InputError(f"id is missing from {fb}", file=fa, item=key, field="id")
+    for key in ib:
+        if key not in ia:
+            raise InputError(f"id is missing from {fa}", file=fb, item=key, field="id")
+    keys = sorted(ia, key=lambda k: (str(k), type(k).__name__))
+    va: list[float] = []
+    vb: list[float] = []
+    excluded = 0
+    for key in keys:
+        x = _metric_value(ia[key], metric, fa, key)
+        y = _metric_value(ib[key], metric, fb, key)
+        if x is None and y is None:
+            excluded += 1
+            continue
+        if x is None or y is None:
+            bad = fa if x is None else fb
+            raise InputError(
+                "metric is null in this file but not in the other", file=bad, item=key, field=metric
+            )
+        va.append(x)
+        vb.append(y)
+    if not va:
+        raise InputError(
+            f"no item has a value for the metric in {fa} and {fb}", file=fa, field=metric
+        )
+    a = np.asarray(va)
+    b = np.asarray(vb)
+    boot = paired_bootstrap(a, b, n_resamples=n_resamples, seed=seed, ci=ci, method=ci_method)
+    p_perm, exact = _permutation(b - a, _check_resamples(n_resamples), seed)
+    out: dict[str, Any] = {
+        "metric": metric,
+        "n": int(a.size),
+        "n_excluded": excluded,
+        "mean_a": float(a.mean()),
+        "mean_b": float(b.mean()),
+        "diff": boot["diff"],
+        "ci": boot["ci"],
+        "ci_level": ci,
+        "ci_method": ci_method,
+        "p_bootstrap": boot["p_bootstrap"],
+        "p_permutation": p_perm,
+        "permutation_exact": exact,
+        "n_resamples": int(n_resamples),
+        "seed": int(seed),
+    }
+    if file_a is not None:
+        out["file_a"] = str(file_a)
+    if file_b is not None:
+        out["file_b"] = str(file_b)
+    binary = bool(np.isin(a, (0, 1)).all() and np.isin(b, (0, 1)).all())
+    out["binary"] = binary
+    if binary:
+        counts = discordant_counts(a, b)
+        out.update(counts)
+        out["p_mcnemar"] = mcnemar_exact(counts["n01"], counts["n10"])
+    key, p = primary_p(out)
+    out["primary_test"] = key.removeprefix("p_")
+    out["p_primary"] = p
+    return out
+
+
+def compare_family(
+    comparisons: Sequence[Mapping[str, Any]], p_key: str | None = None
+) -> list[dict[str, Any]]:
+    """Holm-adjust the p-values of one *family* of comparisons.
+
+    A family is every comparison made on **one eval set for one metric** (e.g.
+    all run pairs compared on KorMedMCQA-doctor ``mcq_strict``): the claims a
+    reader would scan together. Different metrics or eval sets are separate
+    families (they answer different questions), so mixing them is an error when
+    the comparisons carry ``metric`` / ``eval_set`` keys.
+
+    ``p_key`` chooses the p-value to adjust; by default each comparison's
+    headline test (:func:`primary_p`: McNemar for 0/1 metrics, otherwise the
+    permutation test). Returns copies with ``p_holm``, ``p_holm_of`` (the key
+    adjusted) and ``family_size`` added, in the input order.
+    """
+    comps = [dict(c) for c in comparisons]
+    for field in ("metric", "eval_set"):
+        values = {c.get(field) for c in comps if c.get(field) is not None}
+        if len(values) > 1:
+            raise ValueError(f"a family has one {field}; got {sorted(map(str, values))}")
+    keys = [p_key if p_key is not None else primary_p(c)[0] for c in comps]
+    adjusted = holm([c[k] for c, k in zip(comps, keys, strict=True)])
+    for c, k, p in zip(comps, keys, adjusted, strict=True):
+        c["p_holm"] = p
+        c["p_holm_of"] = k
+        c["family_size"] = len(comps)
+    return comps
+
+
+def compare_families(
+    comparisons: Sequence[Mapping[str, Any]],
+    by: Sequence[str] = ("eval_set", "metric"),
+    p_key: str | None = None,
+) -> list[dict[str, Any]]:
+    """Group comparisons by the ``by`` keys and apply :func:`compare_family` to
+    each group; returns all comparisons (with ``p_holm``) in the input order."""
+    groups: dict[tuple, list[int]] = {}
+    for i, c in enumerate(comparisons):
+        groups.setdefault(tuple(c.get(k) for k in by), []).append(i)
+    out: list[dict[str, Any] | None] = [None] * len(comparisons)
+    for idx in groups.values():
+        for i, c in zip(idx, compare_family([comparisons[i] for i in idx], p_key), strict=True):
+            out[i] = c
+    return out  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .io import read_jsonl, write_json
+
+    result = compare_paired(
+        read_jsonl(args.a),
+        read_jsonl(args.b),
+        args.metric,
+        n_resamples=args.resamples,
+        seed=args.seed,
+        file_a=args.a,
+        file_b=args.b,
+        ci_method=args.ci_method,
+    )
+    print(json.dumps(result, ensure_ascii=False, indent=2, sort_keys=True))
+    if args.output:
+        write_json(args.output, result)
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return value
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "compare",
+        help="paired significance test of run B vs run A on one metric",
+        description=(
+            "Join two per-item score files on id and compare metric B - A: paired "
+            "bootstrap CI, sign-flip permutation test, and exact McNemar for 0/1 metrics."
+        ),
+    )
+    p.add_argument("a", metavar="A.jsonl", help="per-item scores of the reference run")
+    p.add_argument("b", metavar="B.jsonl", help="per-item scores of the compared run")
+    p.add_argument("--metric", required=True, help="metric column, e.g. mcq_strict")
+    p.add_argument("--resamples", type=_positive_int, default=10000, help="default 10000")
+    p.add_argument("--seed", type=int, default=0, help="default 0")
+    p.add_argument("--ci-method", choices=("percentile", "bca"), default="percentile")
+    p.add_argument("-o", "--output", metavar="OUT.json", help="also write the JSON here")
+    p.set_defaults(func=_cmd_compare)
