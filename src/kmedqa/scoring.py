@@ -1,0 +1,270 @@
+"""Score generations against items: one row of metrics per item, and grouped summaries.
+
+``kmedqa score ITEMS.jsonl GENERATIONS.jsonl -o SCORES.jsonl [--summary SUMMARY.json]
+[--eval-set NAME]``
+
+Items and generation lines are joined on ``id``; an item without a generation, a
+generation for an unknown item, a duplicate id, or a line without ``output``/``run`` is an
+:class:`~kmedqa.errors.InputError` naming the file, the id and the field. Nothing is
+imputed: a metric that does not apply to an item is ``null``.
+
+Per-item columns (:data:`ROW_COLUMNS`; every row has all of them):
+
+- ``id run eval_set dataset task domain q_type`` and ``format`` (the prompt format whose
+  ``answer_format`` was used: the generation line's ``format``, else
+  ``item.meta.format``, else by dataset: ``aihub71875`` -> ``aihub``, ``kormedmcqa`` ->
+  ``kormedmcqa``, anything else -> ``instruct``), ``n_new_tokens``.
+- ``rouge1_paper rouge2_paper rougeL_paper rouge1_ko rouge2_ko rougeL_ko``
+  (:mod:`kmedqa.metrics.rouge`) of the raw output against ``item.answer``, for **every**
+  item, MCQ included: the essential-medical study reports ROUGE over all its test items,
+  MCQ among them, so the overall number is only comparable that way. Filter by ``task``
+  for ROUGE on free-text items only.
+- ``mcq_strict mcq_lenient format_ok`` (0/1; null unless ``task == "mcq"``) and the extracted
+  0-based options ``strict_choice lenient_choice`` (null: no decision)
+  (:mod:`kmedqa.metrics.mcq`).
+- ``lang_hangul_ratio lang_han_ratio`` (:mod:`kmedqa.metrics.lang`) of the output.
+- ``section_correct`` (0/1) and ``summary_rouge1_paper … summary_rougeL_ko``: ROUGE of the
+  summary part only (after ``CODE#``), for ``section_summary`` items; null otherwise
+  (:mod:`kmedqa.metrics.sections`).
+
+:func:`summarize` averages every numeric column (:data:`METRIC_COLUMNS`) over groups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, InputError
+from .io import read_jsonl, write_json, write_jsonl
+from .items import read_items, validate_item
+from .metrics.lang import lang_ratios
+from .metrics.mcq import ANSWER_FORMATS, extract_choice
+from .metrics.rouge import ROUGE_COLUMNS, rouge_scores_many
+from .metrics.sections import parse_section_output, reference_section
+from .prompts import get_format
+
+DATASET_FORMATS = {"aihub71875": "aihub", "kormedmcqa": "kormedmcqa"}
+DEFAULT_FORMAT = "instruct"
+
+SUMMARY_ROUGE_COLUMNS = tuple(f"summary_{c}" for c in ROUGE_COLUMNS)
+LABEL_COLUMNS = ("id", "run", "eval_set", "dataset", "task", "domain", "q_type", "format")
+METRIC_COLUMNS = (
+    "n_new_tokens",
+    *ROUGE_COLUMNS,
+    "mcq_strict",
+    "mcq_lenient",
+    "format_ok",
+    "lang_hangul_ratio",
+    "lang_han_ratio",
+    "section_correct",
+    *SUMMARY_ROUGE_COLUMNS,
+)
+ROW_COLUMNS = (*LABEL_COLUMNS, *METRIC_COLUMNS, "strict_choice", "lenient_choice")
+
+
+def format_name(item: dict[str, Any], gen: dict[str, Any]) -> str:
+    """The prompt format an item was generated with (generation line, item meta, dataset)."""
+    return (
+        gen.get("format")
+        or (item.get("meta") or {}).get("format")
+        or DATASET_FORMATS.get(item.get("dataset"), DEFAULT_FORMAT)
+    )
+
+
+def _check_generations(
+    generations: Iterable[dict[str, Any]], file: str | None
+) -> dict[str, dict[str, Any]]:
+    by_id: dict[str, dict[str, Any]] = {}
+    for lineno, gen in enumerate(generations, 1):
+        gid = gen.get("id")
+        if not isinstance(gid, str) or not gid:
+            raise InputError(f"line {lineno}: missing or empty id", file=file, field="id")
+        if gid in by_id:
+            raise InputError("duplicate id in generations", file=file, item=gid, field="id")
+        if "output" not in gen:
+            raise InputError("missing field", file=file, item=gid, field="output")
+        if not isinstance(gen["output"], str):
+            raise InputError("must be text", file=file, item=gid, field="output")
+        if not isinstance(gen.get("run"), str) or not gen["run"]:
+            raise InputError("missing or empty", file=file, item=gid, field="run")
+        ntok = gen.get("n_new_tokens")
+        if ntok is not None and (not isinstance(ntok, int) or isinstance(ntok, bool) or ntok < 0):
+            raise InputError(
+                "must be a non-negative integer", file=file, item=gid, field="n_new_tokens"
+            )
+        by_id[gid] = gen
+    return by_id
+
+
+def score_items(
+    items: Sequence[dict[str, Any]],
+    generations: Iterable[dict[str, Any]],
+    *,
+    eval_set: str | None = None,
+    file_items: str | Path | None = None,
+    file_gens: str | Path | None = None,
+) -> list[dict[str, Any]]:
+    """One row of :data:`ROW_COLUMNS` per item, in item order (see the module docstring)."""
+    file_items = None if file_items is None else str(file_items)
+    file_gens = None if file_gens is None else str(file_gens)
+    for item in items:
+        validate_item(item, file=file_items)
+    gens = _check_generations(generations, file_gens)
+    item_ids = {item["id"] for item in items}
+    for item in items:
+        if item["id"] not in gens:
+            raise InputError("no generation for this item", file=file_gens, item=item["id"])
+    for gid in gens:
+        if gid not in item_ids:
+            where = f" {file_items}" if file_items else ""
+            raise InputError(
+                f"generation for an item not in the items file{where}", file=file_gens, item=gid
+            )
+
+    rows: list[dict[str, Any]] = []
+    pairs: list[tuple[str, str]] = []  # (reference, prediction) for ROUGE, in one batch
+    for item in items:
+        iid = item["id"]
+        gen = gens[iid]
+        output = gen["output"]
+        fmt = format_name(item, gen)
+        try:
+            answer_format = get_format(fmt).get("answer_format")
+        except ConfigError as err:
+            raise InputError(str(err), file=file_gens, item=iid, field="format") from None
+        row: dict[str, Any] = dict.fromkeys(ROW_COLUMNS)
+        row.update(
+            id=iid,
+            run=gen["run"],
+            eval_set=eval_set if eval_set is not None else gen.get("eval_set"),
+            dataset=item["dataset"],
+            task=item["task"],
+            domain=item["domain"],
+            q_type=item["q_type"],
+            format=fmt,
+            n_new_tokens=gen.get("n_new_tokens"),
+        )
+        pairs.append((item["answer"], output))
+        if item["task"] == "mcq":
+            if answer_format not in ANSWER_FORMATS:
+                raise InputError(
+                    f"an mcq item needs a prompt format whose answer_format is one of "
+                    f"{', '.join(ANSWER_FORMATS)}; format {fmt!r} has {answer_format!r}",
+                    file=file_gens,
+                    item=iid,
+                    field="format",
+                )
+            choice = extract_choice(output, item["options"], answer_format)
+            row.update(
+                mcq_strict=int(choice.strict_choice == item["answer_index"]),
+                mcq_lenient=int(choice.lenient_choice == item["answer_index"]),
+                format_ok=int(choice.format_ok),
+                strict_choice=choice.strict_choice,
+                lenient_choice=choice.lenient_choice,
+            )
+        row.update(lang_ratios(output))
+        if item["task"] == "section_summary":
+            ref_code, ref_summary = reference_section(item["answer"], item["meta"])
+            if ref_code is None:
+                field = "meta" if "section_header" in item["meta"] else "answer"
+                raise InputError(
+                    "reference has no recognized MTS-Dialog section code (expected 'CODE#summary' "
+                    "or meta.section_header)",
+                    file=file_items,
+                    item=iid,
+                    field=field,
+                )
+            pred_code, pred_summary = parse_section_output(output)
+            row["section_correct"] = int(pred_code == ref_code)
+            pairs.append((ref_summary, pred_summary))
+        rows.append(row)
+
+    scores = iter(rouge_scores_many([r for r, _ in pairs], [p for _, p in pairs]))
+    for row in rows:
+        row.update(next(scores))
+        if row["task"] == "section_summary":
+            row.update({f"summary_{k}": v for k, v in next(scores).items()})
+    return rows
+
+
+def _sort_key(values: tuple) -> tuple:
+    return tuple((v is None, str(v)) for v in values)
+
+
+def summarize(
+    rows: Sequence[dict[str, Any]],
+    by: Sequence[str] = ("q_type", "domain"),
+    metrics: Sequence[str] = METRIC_COLUMNS,
+) -> list[dict[str, Any]]:
+    """Mean and count of every metric per group, within each (run, eval_set).
+
+    Groups: ``overall``, each column of ``by`` alone, and all of ``by`` crossed (named
+    ``"q_type+domain"``). Each output dict has ``run``, ``eval_set``, ``group``, one label
+    column per ``by`` column (None where the group does not split by it, or where the
+    value itself is null), ``n`` (rows in the group) and, per metric, the mean over the
+    rows where it is not null (``None`` if there is none) and ``n_<metric>``.
+    """
+    by = tuple(by)
+    groupings: list[tuple[str, ...]] = [()] + [(c,) for c in by]
+    if len(by) > 1:
+        groupings.append(by)
+    out: list[dict[str, Any]] = []
+    partitions: dict[tuple, list[dict[str, Any]]] = {}
+    for row in rows:
+        partitions.setdefault((row.get("run"), row.get("eval_set")), []).append(row)
+    for (run, eval_set), prows in sorted(partitions.items(), key=lambda kv: _sort_key(kv[0])):
+        for cols in groupings:
+            groups: dict[tuple, list[dict[str, Any]]] = {}
+            for row in prows:
+                groups.setdefault(tuple(row.get(c) for c in cols), []).append(row)
+            for key in sorted(groups, key=_sort_key):
+                members = groups[key]
+                entry: dict[str, Any] = {
+                    "run": run,
+                    "eval_set": eval_set,
+                    "group": "+".join(cols) if cols else "overall",
+                }
+                entry.update(dict.fromkeys(by))
+                entry.update(zip(cols, key, strict=True))
+                entry["n"] = len(members)
+                for m in metrics:
+                    vals = [r[m] for r in members if r.get(m) is not None]
+                    entry[m] = sum(vals) / len(vals) if vals else None
+                    entry[f"n_{m}"] = len(vals)
+                out.append(entry)
+    return out
+
+
+def _cmd_score(args) -> int:
+    items = read_items(args.items)
+    gens = read_jsonl(args.generations)
+    rows = score_items(
+        items, gens, eval_set=args.eval_set, file_items=args.items, file_gens=args.generations
+    )
+    write_jsonl(args.output, rows)
+    if args.summary:
+        by = tuple(c for c in args.by.split(",") if c)
+        write_json(args.summary, summarize(rows, by=by))
+    print(f"scored {len(rows)} items -> {args.output}")
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "score",
+        help="per-item metrics (ROUGE, MCQ, language, sections) and grouped summaries",
+        description=__doc__.split("\n\n")[0],
+    )
+    p.add_argument("items", help="normalized items (JSON lines)")
+    p.add_argument("generations", help="generation lines (JSON lines): id, run, output, …")
+    p.add_argument("-o", "--output", required=True, help="per-item scores (JSON lines)")
+    p.add_argument("--summary", help="write grouped means here (JSON)")
+    p.add_argument("--eval-set", help="eval set name written into every row")
+    p.add_argument(
+        "--by",
+        default="q_type,domain",
+        help="comma-separated columns to group the summary by (default: q_type,domain)",
+    )
+    p.set_defaults(func=_cmd_score)
