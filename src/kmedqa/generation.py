@@ -1,0 +1,247 @@
+"""Batched, greedy, resumable generation: one JSON line per item.
+
+Items are sorted by (max_new_tokens, prompt length) and cut into a fixed batch plan,
+generated with left padding and greedy decoding. Every finished batch is appended (and
+fsync'ed) to a cache file outside Snakemake's outputs, keyed by model, adapter hash and
+decoding settings. A killed job rerun skips every cached batch and, because the batch
+plan is the same, the final file equals an uninterrupted run's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from .chat import render_prompt
+from .errors import ConfigError
+from .io import dumps, sha256_text, sha256_tree, write_jsonl
+from .prompts import build_messages, get_format, max_new_tokens, pick_shots, prompt_sha
+
+log = logging.getLogger(__name__)
+
+END_OF_TURN_MARKERS = ("<end_of_turn>", "<|im_end|>", "<|eot_id|>", "<|end|>")
+
+
+def render_prompts(
+    items: list[dict[str, Any]],
+    tok,
+    formats: dict[str, str],
+    *,
+    shots_pool: list[dict[str, Any]] | None = None,
+    k: int = 0,
+    seed: int = 0,
+    template_kwargs: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """The exact prompt text (chat template applied) and token budget of each item."""
+    out = []
+    for item in items:
+        fmt_name = formats.get(item["dataset"])
+        if fmt_name is None:
+            raise ConfigError(f"no prompt format for dataset {item['dataset']!r} (item {item['id']})")
+        fmt = get_format(fmt_name)
+        shots = pick_shots(item, shots_pool or [], k, seed) if k else []
+        messages = build_messages(item, fmt, shots)
+        text = render_prompt(tok, messages, template_kwargs)
+        out.append(
+            {
+                "id": item["id"],
+                "format": fmt_name,
+                "text": text,
+                "prompt_sha": prompt_sha(text),
+                "max_new_tokens": max_new_tokens(item, fmt),
+                "stop": list(fmt.get("stop", [])),
+                "shots": [s["id"] for s in shots],
+            }
+        )
+    return out
+
+
+def stop_token_ids(tok, model) -> list[int]:
+    ids: list[int] = []
+    gen_eos = getattr(model.generation_config, "eos_token_id", None)
+    for x in gen_eos if isinstance(gen_eos, list) else [gen_eos]:
+        if x is not None:
+            ids.append(int(x))
+    if tok.eos_token_id is not None:
+        ids.append(int(tok.eos_token_id))
+    template = tok.chat_template or ""
+    for marker in END_OF_TURN_MARKERS:
+        if marker in template:
+            tid = tok.convert_tokens_to_ids(marker)
+            if tid is not None and tid != tok.unk_token_id:
+                ids.append(int(tid))
+    return sorted(set(ids))
+
+
+def batch_plan(prompts: list[dict[str, Any]], lengths: list[int], batch_size: int) -> list[list[int]]:
+    """Indices into ``prompts`` grouped into batches of equal budget, longest first."""
+    order = sorted(range(len(prompts)), key=lambda i: (prompts[i]["max_new_tokens"], -lengths[i], prompts[i]["id"]))
+    batches: list[list[int]] = []
+    for i in order:
+        if (
+            batches
+            and len(batches[-1]) < batch_size
+            and prompts[batches[-1][0]]["max_new_tokens"] == prompts[i]["max_new_tokens"]
+        ):
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
+
+
+def cut_at_stop(text: str, stops: list[str]) -> str:
+    cut = len(text)
+    for s in stops:
+        j = text.find(s)
+        if j != -1:
+            cut = min(cut, j)
+    return text[:cut]
+
+
+def cache_key(info: dict[str, Any], adapter_sha: str | None, settings: dict[str, Any]) -> str:
+    ident = {
+        "model": info["path"],
+        "revision": info.get("revision"),
+        "dtype": info.get("dtype"),
+        "adapter": adapter_sha,
+        "settings": settings,
+    }
+    return sha256_text(dumps(ident))[:24]
+
+
+def load_cache(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    done: dict[tuple[str, str], dict[str, Any]] = {}
+    if not path.exists():
+        return done
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:  # a line cut by a kill: ignore it, it is recomputed
+                continue
+            done[(row["id"], row["prompt_sha"])] = row
+    return done
+
+
+def generate(
+    *,
+    model_json: str,
+    items: list[dict[str, Any]],
+    formats: dict[str, str],
+    run: str,
+    eval_set: str,
+    out_path: str,
+    cache_dir: str,
+    adapter_dir: str | None = None,
+    merge_adapter: bool = False,
+    batch_size: int = 16,
+    device: str = "auto",
+    shots_pool: list[dict[str, Any]] | None = None,
+    k: int = 0,
+    shots_seed: int = 0,
+    progress: bool = True,
+    model=None,
+    tokenizer=None,
+) -> dict[str, Any]:
+    """Generate greedy answers for ``items`` and write one line per item to ``out_path``.
+
+    ``model`` / ``tokenizer``: an already loaded model (with ``adapter_dir`` applied, if
+    one is named) and tokenizer of ``model_json`` to use instead of loading them (the
+    benchmark shares one model between the engine and a naive loop). ``model_json`` and
+    ``adapter_dir`` still key the cache.
+    """
+    import torch
+
+    from .models import load_model, load_tokenizer, read_model_info
+
+    info = read_model_info(model_json)
+    tok = tokenizer if tokenizer is not None else load_tokenizer(info)
+    tok.padding_side = "left"
+    prompts = render_prompts(
+        items, tok, formats, shots_pool=shots_pool, k=k, seed=shots_seed,
+        template_kwargs=info.get("spec", {}).get("chat_template_kwargs"),
+    )
+    enc = [tok(p["text"], add_special_tokens=False)["input_ids"] for p in prompts]
+    settings = {"do_sample": False, "batch_size": batch_size, "merge_adapter": merge_adapter}
+    adapter_sha = sha256_tree(adapter_dir)[:16] if adapter_dir else None
+    cache_path = Path(cache_dir) / f"{cache_key(info, adapter_sha, settings)}.jsonl"
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    done = load_cache(cache_path)
+    plan = batch_plan(prompts, [len(e) for e in enc], batch_size)
+    todo = [b for b in plan if not all((prompts[i]["id"], prompts[i]["prompt_sha"]) in done for i in b)]
+    n_cached = len(items) - sum(len(b) for b in todo)
+    stats = {"n_items": len(items), "n_batches": len(plan), "n_cached": n_cached, "n_generated": 0, "new_tokens": 0, "cache": str(cache_path)}
+    t0 = time.time()
+    if todo:
+        if model is None:
+            model = load_model(info, device=device)
+            if adapter_dir:
+                from peft import PeftModel
+
+                model = PeftModel.from_pretrained(model, adapter_dir)
+                if merge_adapter:
+                    model = model.merge_and_unload()
+        model.eval()
+        stops = stop_token_ids(tok, model)
+        pad_id = tok.pad_token_id
+        dev = next(model.parameters()).device
+        bar = tqdm(total=len(items), initial=n_cached, unit="item", desc=f"{run} on {eval_set}", disable=not progress)
+        with cache_path.open("a", encoding="utf-8") as cache_fh:
+            for batch in todo:
+                seqs = [enc[i] for i in batch]
+                width = max(len(s) for s in seqs)
+                input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+                attn = torch.zeros((len(seqs), width), dtype=torch.long)
+                for r, s in enumerate(seqs):
+                    input_ids[r, width - len(s) :] = torch.tensor(s)
+                    attn[r, width - len(s) :] = 1
+                budget = prompts[batch[0]]["max_new_tokens"]
+                with torch.inference_mode():
+                    out = model.generate(
+                        input_ids=input_ids.to(dev),
+                        attention_mask=attn.to(dev),
+                        do_sample=False,
+                        max_new_tokens=budget,
+                        eos_token_id=stops,
+                        pad_token_id=pad_id,
+                    )
+                lines = []
+                for r, i in enumerate(batch):
+                    new = out[r, width:].tolist()
+                    n_new = next((j + 1 for j, t in enumerate(new) if t in stops), len(new))
+                    text = tok.decode(new[:n_new], skip_special_tokens=True)
+                    text = cut_at_stop(text, prompts[i]["stop"]).strip()
+                    row = {"id": prompts[i]["id"], "prompt_sha": prompts[i]["prompt_sha"], "output": text, "n_new_tokens": n_new}
+                    done[(row["id"], row["prompt_sha"])] = row
+                    lines.append(dumps(row) + "\n")
+                    stats["new_tokens"] += n_new
+                cache_fh.write("".join(lines))
+                cache_fh.flush()
+                os.fsync(cache_fh.fileno())
+                stats["n_generated"] += len(batch)
+                bar.update(len(batch))
+        bar.close()
+    stats["wall_time_s"] = time.time() - t0
+    rows = []
+    for p in prompts:
+        cached = done[(p["id"], p["prompt_sha"])]
+        rows.append(
+            {
+                "id": p["id"],
+                "run": run,
+                "eval_set": eval_set,
+                "format": p["format"],
+                "prompt_sha": p["prompt_sha"],
+                "output": cached["output"],
+                "n_new_tokens": cached["n_new_tokens"],
+                "shots": p["shots"],
+            }
+        )
+    write_jsonl(out_path, rows)
+    return stats

@@ -1,0 +1,285 @@
+"""Supervised fine-tuning with LoRA / QLoRA through TRL's ``SFTTrainer``.
+
+Items become conversational prompt/completion pairs (:func:`kmedqa.prompts.build_messages`),
+so the loss covers the answer tokens only. ``quantization: nf4`` gives QLoRA (NF4,
+double quantization, bf16 compute, usually with ``optim: paged_adamw_8bit``) and needs
+CUDA; ``quantization: none`` trains LoRA on unquantized weights (the CPU demo), because
+the config says so, never as a fallback.
+
+Checkpoints go to ``checkpoint_dir`` (outside Snakemake's outputs): a killed job rerun
+with the same config resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import platform
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+from .chat import fit_messages
+from .errors import ConfigError
+from .io import write_json
+from .prompts import build_messages, get_format, target_text
+
+log = logging.getLogger(__name__)
+
+
+def to_prompt_completion(
+    items: list[dict[str, Any]],
+    formats: dict[str, str],
+    tok=None,
+    template_kwargs: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Conversational prompt/completion records (TRL masks the loss to the completion).
+
+    ``formats`` maps dataset name to prompt format; with ``tok``, a system prompt is
+    merged into the user turn for templates without a system role.
+    """
+    records = []
+    for item in items:
+        fmt = get_format(formats[item["dataset"]])
+        prompt = build_messages(item, fmt)
+        if tok is not None:
+            prompt = fit_messages(prompt, tok, template_kwargs)
+        rec = {
+            "id": item["id"],
+            "prompt": prompt,
+            "completion": [{"role": "assistant", "content": target_text(item, fmt)}],
+        }
+        if template_kwargs:
+            rec["chat_template_kwargs"] = template_kwargs
+        records.append(rec)
+    return records
+
+
+def sft_config(args: dict[str, Any], *, output_dir: str, device: str, seed: int):
+    """Build ``SFTConfig`` from ``training.args``; an unknown knob names itself."""
+    from trl import SFTConfig
+
+    kwargs = dict(args)
+    if "warmup_ratio" in kwargs:  # transformers 5: a float warmup_steps in [0, 1) is a ratio
+        kwargs["warmup_steps"] = float(kwargs.pop("warmup_ratio"))
+    known = {f.name for f in dataclasses.fields(SFTConfig)}
+    unknown = sorted(set(kwargs) - known)
+    if unknown:
+        raise ConfigError(f"training.args: unknown SFTConfig option(s): {', '.join(unknown)}")
+    if device == "cpu":
+        if kwargs.get("bf16") or kwargs.get("fp16"):
+            raise ConfigError("training.args: bf16/fp16 mixed precision needs a GPU; set bf16: false for CPU")
+        kwargs.update(use_cpu=True, bf16=False, fp16=False)
+    kwargs.setdefault("report_to", "none")
+    kwargs.setdefault("save_strategy", "steps")
+    kwargs.setdefault("save_total_limit", 2)
+    kwargs.setdefault("logging_steps", 1)
+    kwargs.setdefault("completion_only_loss", True)
+    kwargs.setdefault("dataloader_num_workers", 0)
+    return SFTConfig(output_dir=output_dir, seed=seed, data_seed=seed, **kwargs)
+
+
+def last_checkpoint(checkpoint_dir: str | Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    path = Path(checkpoint_dir)
+    return get_last_checkpoint(str(path)) if path.is_dir() else None
+
+
+def count_parameters(model) -> dict[str, Any]:
+    """Trainable and total parameters, both as PEFT counts them and unpacked.
+
+    bitsandbytes stores two 4-bit weights per byte, so PEFT's total for an NF4 model
+    counts each packed matrix at half its true size (the essential-medical study's
+    0.92% is of that packed count). ``total_unpacked`` counts every weight once.
+    """
+    trainable = total = total_unpacked = 0
+    for p in model.parameters():
+        n = p.numel()
+        total += n
+        total_unpacked += n * 2 if p.__class__.__name__ == "Params4bit" else n
+        if p.requires_grad:
+            trainable += n
+    return {
+        "trainable": trainable,
+        "total_peft": total,
+        "total_unpacked": total_unpacked,
+        "trainable_pct_peft": 100.0 * trainable / total,
+        "trainable_pct_unpacked": 100.0 * trainable / total_unpacked,
+    }
+
+
+def peak_memory() -> dict[str, Any]:
+    import torch
+
+    out = {"cpu_peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if torch.cuda.is_available():
+        out["gpu_peak_allocated_mib"] = torch.cuda.max_memory_allocated() / 2**20
+        out["gpu_peak_reserved_mib"] = torch.cuda.max_memory_reserved() / 2**20
+    return out
+
+
+def train(
+    *,
+    model_json: str,
+    train_items: list[dict[str, Any]],
+    val_items: list[dict[str, Any]],
+    formats: dict[str, str],
+    training: dict[str, Any],
+    seed: int,
+    adapter_dir: str,
+    loss_csv: str,
+    summary_json: str,
+    checkpoint_dir: str,
+) -> dict[str, Any]:
+    """Train one LoRA adapter and write adapter, per-step loss log and summary."""
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig, prepare_model_for_kbit_training
+    from transformers import TrainerCallback, set_seed
+    from trl import SFTTrainer
+
+    from .models import load_model, load_tokenizer, read_model_info, resolve_device
+
+    set_seed(seed)
+    info = read_model_info(model_json)
+    quant = training.get("quantization", "none")
+    device = resolve_device(training.get("device", "auto"))
+    if quant == "nf4" and device != "cuda":
+        raise ConfigError("training.quantization: nf4 needs CUDA; set training.device: auto on a GPU machine")
+    model = load_model(info, quantization=quant, device=device)
+    tok = load_tokenizer(info)
+    args = dict(training.get("args", {}))
+    if quant == "nf4":
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=bool(args.get("gradient_checkpointing", False))
+        )
+    lora = training["lora"]
+    peft_config = LoraConfig(
+        r=lora["r"],
+        lora_alpha=lora["alpha"],
+        lora_dropout=lora.get("dropout", 0.0),
+        target_modules=lora["target_modules"],
+        bias=lora.get("bias", "none"),
+        task_type="CAUSAL_LM",
+    )
+    tkw = info.get("spec", {}).get("chat_template_kwargs")
+    train_ds = Dataset.from_list(to_prompt_completion(train_items, formats, tok, tkw))
+    val_ds = Dataset.from_list(to_prompt_completion(val_items, formats, tok, tkw)) if val_items else None
+    if val_ds is None:
+        args["eval_strategy"] = "no"
+    cfg = sft_config(args, output_dir=checkpoint_dir, device=device, seed=seed)
+
+    rows: list[dict[str, Any]] = []
+
+    class LossLog(TrainerCallback):
+        def on_log(self, a, state, control, logs=None, **kw):
+            if not logs:
+                return
+            row = {"step": state.global_step, "epoch": logs.get("epoch", state.epoch)}
+            for key, col in (("loss", "train_loss"), ("eval_loss", "val_loss"), ("learning_rate", "lr")):
+                if key in logs:
+                    row[col] = logs[key]
+            if len(row) > 2:
+                rows.append(row)
+
+    trainer = SFTTrainer(
+        model=model,
+        args=cfg,
+        train_dataset=train_ds,
+        eval_dataset=val_ds,
+        processing_class=tok,
+        peft_config=peft_config,
+        callbacks=[LossLog()],
+    )
+    params = count_parameters(trainer.model)
+    resume = last_checkpoint(checkpoint_dir)
+    if resume:
+        log.info("resuming from %s", resume)
+        # the log history of the resumed run is restored from the checkpoint's state
+        rows.extend(_history_rows(Path(resume) / "trainer_state.json"))
+    t0 = time.time()
+    result = trainer.train(resume_from_checkpoint=resume)
+    wall = time.time() - t0
+    if val_ds is not None:
+        metrics = trainer.evaluate()
+        rows.append({"step": trainer.state.global_step, "epoch": trainer.state.epoch, "val_loss": metrics["eval_loss"]})
+    trainer.model.save_pretrained(adapter_dir)
+    tok.save_pretrained(adapter_dir)
+    _write_loss_csv(loss_csv, rows)
+    n_tokens = trainer.state.num_input_tokens_seen or None
+    summary = {
+        "model": info["name"],
+        "model_path": info["path"],
+        "quantization": quant,
+        "device": device,
+        "device_name": torch.cuda.get_device_name() if device == "cuda" else platform.processor() or platform.machine(),
+        "lora": lora,
+        "args": {k: v for k, v in args.items()},
+        "seed": seed,
+        "n_train": len(train_items),
+        "n_val": len(val_items),
+        "params": params,
+        "global_steps": trainer.state.global_step,
+        "train_loss": result.training_loss,
+        "final_val_loss": rows[-1].get("val_loss") if rows else None,
+        "wall_time_s": wall,
+        "resumed_from": os.path.basename(resume) if resume else None,
+        "memory": peak_memory(),
+        "versions": _versions(),
+        "threads": torch.get_num_threads(),
+    }
+    if n_tokens:
+        summary["tokens_seen"] = int(n_tokens)
+        summary["tokens_per_s"] = n_tokens / wall if wall > 0 else None
+    write_json(summary_json, summary)
+    return summary
+
+
+def _history_rows(state_json: Path) -> list[dict[str, Any]]:
+    import json
+
+    hist = json.loads(state_json.read_text())["log_history"]
+    rows = []
+    for logs in hist:
+        row = {"step": logs.get("step"), "epoch": logs.get("epoch")}
+        for key, col in (("loss", "train_loss"), ("eval_loss", "val_loss"), ("learning_rate", "lr")):
+            if key in logs:
+                row[col] = logs[key]
+        if len(row) > 2:
+            rows.append(row)
+    return rows
+
+
+def _write_loss_csv(path: str, rows: list[dict[str, Any]]) -> None:
+    import csv
+    import io as _io
+
+    from .io import atomic_write_text
+
+    cols = ["step", "epoch", "train_loss", "val_loss", "lr"]
+    buf = _io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    seen = set()
+    for r in rows:  # a resumed run may log a step twice; keep the first
+        key = (r.get("step"), "val_loss" in r, "train_loss" in r)
+        if key in seen:
+            continue
+        seen.add(key)
+        w.writerow(r)
+    atomic_write_text(path, buf.getvalue())
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in ("torch", "transformers", "trl", "peft", "accelerate", "bitsandbytes"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
