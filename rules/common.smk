@@ -1,0 +1,147 @@
+# Helpers shared by all rule files. Names of runs and eval sets, and input functions.
+# kmedqa is importable by the Snakefile (which puts src/ on its path) whether installed
+# or not; jobs find it through the scripts/kmedqa link, conda envs included.
+from pathlib import Path
+
+from kmedqa.analysis import comparison_pairs
+from kmedqa.data.sources import KORMEDMCQA_HUB_ID
+
+RESULTS = "results"
+
+PAPER = config.get("paper", {}).get("dir", "paper")
+DATASETS = config["datasets"]
+EVAL_SETS = config["evaluation"]["eval_sets"]
+RUNS = [(m, v) for m, variants in config["runs"].items() for v in variants]
+TRAININGS = sorted({(m, v[3:]) for m, v in RUNS if v.startswith("ft-")})
+FORMATS = {name: ds["format"] for name, ds in DATASETS.items()}
+
+
+def split_file(dataset, split):
+    return f"{RESULTS}/data/{dataset}/{split}.jsonl"
+
+
+def eval_items_file(eval_set):
+    es = EVAL_SETS[eval_set]
+    return split_file(es["dataset"], es["split"])
+
+
+def eval_items(wildcards):
+    return eval_items_file(wildcards.eval_set)
+
+
+def train_inputs(wildcards):
+    names = config["train_sets"][wildcards.train_set]
+    return {
+        "model": f"{RESULTS}/models/{wildcards.model}/model.json",
+        "train": [split_file(d, "train") for d in names],
+        "val": [split_file(d, "val") for d in names],
+    }
+
+
+def generate_inputs(wildcards):
+    inputs = {
+        "model": f"{RESULTS}/models/{wildcards.model}/model.json",
+        "qa": eval_items(wildcards),
+    }
+    if wildcards.variant.startswith("ft-"):
+        inputs["adapter"] = (
+            f"{RESULTS}/train/{wildcards.model}/{wildcards.variant[3:]}/adapter"
+        )
+    if wildcards.variant == "icl":
+        es = EVAL_SETS[wildcards.eval_set]
+        inputs["shots"] = split_file(es.get("shots_from", es["dataset"]), "train")
+    return inputs
+
+
+def run_name(model, variant):
+    return f"{model}:{variant}"
+
+
+def score_file(model, variant, eval_set):
+    return f"{RESULTS}/scores/{model}/{variant}/{eval_set}.jsonl"
+
+
+def all_score_files():
+    return [score_file(m, v, e) for m, v in RUNS for e in EVAL_SETS]
+
+
+def all_summary_files():
+    return [
+        f"{RESULTS}/scores/{m}/{v}/{e}.summary.json" for m, v in RUNS for e in EVAL_SETS
+    ]
+
+
+def all_targets():
+    targets = [
+        f"{PAPER}/numbers.tex",
+        f"{PAPER}/figures/data_distribution.pdf",
+        f"{PAPER}/tables/main_results.md",
+        f"{PAPER}/tables/significance.md",
+        f"{RESULTS}/paper/latex_status.txt",
+    ]
+    if TRAININGS:
+        targets.append(f"{PAPER}/tables/training.md")
+    if JUDGE_EVAL_SETS:
+        targets.append(f"{PAPER}/tables/judge.md")
+    return targets
+
+
+def raw_input(wildcards):
+    ds = DATASETS[wildcards.dataset]
+    if ds["loader"] == "merge":
+        return [f"{RESULTS}/data/{s}/items.jsonl" for s in ds["sources"]]
+    if ds.get("demo"):
+        return ds["path"]
+    if ds["loader"] == "kormedmcqa" and ds["path"] == KORMEDMCQA_HUB_ID:
+        return []  # fetched from the hub by the job
+    if not Path(ds["path"]).exists():
+        return []  # the job stops with one line saying where to put the dataset
+    return ds["path"]
+
+
+def eval_set_scores(wildcards):
+    return [score_file(m, v, wildcards.eval_set) for m, v in RUNS]
+
+
+# Paper outputs
+FIG = f"{PAPER}/figures"
+TAB = f"{PAPER}/tables"
+PAPER_DATASETS = sorted(
+    {d for members in config.get("train_sets", {}).values() for d in members}
+    | {es["dataset"] for es in EVAL_SETS.values()}
+)
+
+
+def both(stem):
+    return [f"{stem}.pdf", f"{stem}.png"]
+
+
+def tex_md(name):
+    return [f"{TAB}/{name}.tex", f"{TAB}/{name}.md"]
+
+
+# Judge
+JUDGE_CONFIG = {k: v for k, v in config.get("judge", {}).items() if k != "eval_sets"}
+JUDGE_EVAL_SETS = config.get("judge", {}).get("eval_sets", list(EVAL_SETS))
+
+
+def judge_model_ref():
+    """A local judge may name one of config.models: it is materialized first."""
+    if (
+        JUDGE_CONFIG.get("backend") == "local"
+        and JUDGE_CONFIG.get("model") in config["models"]
+    ):
+        return f"{RESULTS}/models/{JUDGE_CONFIG['model']}/model.json"
+    return None
+
+
+def judge_inputs(wildcards):
+    inputs = {
+        "qa": eval_items(wildcards),
+        "generations": [
+            f"{RESULTS}/generations/{m}/{v}/{wildcards.eval_set}.jsonl" for m, v in RUNS
+        ],
+    }
+    if judge_model_ref():
+        inputs["judge_model"] = judge_model_ref()
+    return inputs

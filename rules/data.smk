@@ -1,0 +1,65 @@
+# Raw data -> normalized items -> train/val/test splits (+ manifest).
+
+
+rule demo_data:
+    output:
+        aihub=directory(f"{RESULTS}/raw/demo/aihub71875"),
+        kormedmcqa=f"{RESULTS}/raw/demo/kormedmcqa/doctor.csv",
+    log:
+        f"{RESULTS}/logs/demo_data.log",
+    conda:
+        "../envs/data.yaml"
+    params:
+        seed=config["seed"],
+    script:
+        "../scripts/demo_data.py"
+
+
+rule prepare:
+    input:
+        raw_input,
+    output:
+        f"{RESULTS}/data/{{dataset}}/items.jsonl",
+    log:
+        f"{RESULTS}/logs/prepare/{{dataset}}.log",
+    conda:
+        "../envs/data.yaml"
+    params:
+        spec=lambda wc: DATASETS[wc.dataset],
+        name=lambda wc: wc.dataset,
+    script:
+        "../scripts/prepare.py"
+
+
+rule split:
+    input:
+        f"{RESULTS}/data/{{dataset}}/items.jsonl",
+    output:
+        train=f"{RESULTS}/data/{{dataset}}/train.jsonl",
+        val=f"{RESULTS}/data/{{dataset}}/val.jsonl",
+        test=f"{RESULTS}/data/{{dataset}}/test.jsonl",
+        manifest=f"{RESULTS}/data/{{dataset}}/manifest.json",
+    log:
+        f"{RESULTS}/logs/split/{{dataset}}.log",
+    conda:
+        "../envs/data.yaml"
+    params:
+        split=lambda wc: DATASETS[wc.dataset]["split"],
+        seed=config["seed"],
+    script:
+        "../scripts/split.py"
+
+
+rule sample:
+    input:
+        f"{RESULTS}/data/{{dataset}}/test.jsonl",
+    output:
+        f"{RESULTS}/data/{{dataset}}/sample.jsonl",
+    log:
+        f"{RESULTS}/logs/sample/{{dataset}}.log",
+    conda:
+        "../envs/data.yaml"
+    params:
+        sample=lambda wc: DATASETS[wc.dataset].get("sample"),
+    script:
+        "../scripts/sample.py"

@@ -1,0 +1,24 @@
+# Every run answers every item of every eval set: greedy, batched, resumable.
+
+
+rule generate:
+    input:
+        unpack(generate_inputs),
+    output:
+        f"{RESULTS}/generations/{{model}}/{{variant}}/{{eval_set}}.jsonl",
+    log:
+        f"{RESULTS}/logs/generate/{{model}}/{{variant}}/{{eval_set}}.log",
+    conda:
+        "../envs/torch.yaml"
+    threads: workflow.cores
+    resources:
+        gpu=1,
+        mem_mb=16000,
+    params:
+        run=lambda wc: run_name(wc.model, wc.variant),
+        formats=FORMATS,
+        generation=config["evaluation"].get("generation", {}),
+        icl=config["evaluation"].get("icl", {}),
+        cache_dir=f"{RESULTS}/cache/generate",
+    script:
+        "../scripts/generate.py"

@@ -1,0 +1,16 @@
+# Model spec -> something from_pretrained can load (hub id, local dir, or a de-quantized GGUF).
+
+
+rule materialize:
+    output:
+        f"{RESULTS}/models/{{model}}/model.json",
+    log:
+        f"{RESULTS}/logs/materialize/{{model}}.log",
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        mem_mb=8000,
+    params:
+        spec=lambda wc: config["models"][wc.model],
+    script:
+        "../scripts/materialize.py"

@@ -1,0 +1,137 @@
+# Everything -> paper/: figures (PDF + PNG), tables (LaTeX + Markdown), numbers.tex, PDF.
+
+
+rule environment:
+    output:
+        f"{RESULTS}/env.json",
+    log:
+        f"{RESULTS}/logs/environment.log",
+    conda:
+        "../envs/torch.yaml"
+    params:
+        repo=workflow.basedir,
+    script:
+        "../scripts/environment.py"
+
+
+rule paper_data:
+    input:
+        qa=expand(f"{RESULTS}/data/{{d}}/items.jsonl", d=PAPER_DATASETS),
+        manifests=expand(f"{RESULTS}/data/{{d}}/manifest.json", d=PAPER_DATASETS),
+    output:
+        both(f"{FIG}/data_distribution"),
+        tex_md("data"),
+    log:
+        f"{RESULTS}/logs/paper/data.log",
+    conda:
+        "../envs/paper.yaml"
+    params:
+        names=PAPER_DATASETS,
+    script:
+        "../scripts/paper_data.py"
+
+
+rule paper_training:
+    input:
+        loss=[f"{RESULTS}/train/{m}/{t}/loss.csv" for m, t in TRAININGS],
+        summaries=[f"{RESULTS}/train/{m}/{t}/summary.json" for m, t in TRAININGS],
+        env=f"{RESULTS}/env.json",
+    output:
+        both(f"{FIG}/loss_curves"),
+        tex_md("lora"),
+        tex_md("training"),
+        tex_md("environment"),
+    log:
+        f"{RESULTS}/logs/paper/training.log",
+    conda:
+        "../envs/paper.yaml"
+    params:
+        names=[f"{m}:ft-{t}" for m, t in TRAININGS],
+    script:
+        "../scripts/paper_training.py"
+
+
+rule paper_results:
+    input:
+        summaries=all_summary_files(),
+        scores=all_score_files(),
+        qa=[eval_items_file(e) for e in EVAL_SETS],
+    output:
+        both(f"{FIG}/results_overall"),
+        both(f"{FIG}/results_by_type"),
+        both(f"{FIG}/results_by_domain"),
+        tex_md("main_results"),
+        tex_md("mcq_format"),
+        tex_md("code_switching"),
+        summary=f"{RESULTS}/scores/summary.json",
+    log:
+        f"{RESULTS}/logs/paper/results.log",
+    conda:
+        "../envs/paper.yaml"
+    params:
+        runs=[(run_name(m, v), e) for m, v in RUNS for e in EVAL_SETS],
+    script:
+        "../scripts/paper_results.py"
+
+
+rule paper_stats:
+    input:
+        compare=expand(f"{RESULTS}/stats/compare/{{e}}.json", e=EVAL_SETS),
+        power=f"{RESULTS}/stats/power.json",
+        scores=all_score_files(),
+    output:
+        both(f"{FIG}/forest"),
+        both(f"{FIG}/power_mde"),
+        both(f"{FIG}/domain_accuracy"),
+        tex_md("significance"),
+        tex_md("three_pp"),
+        domains=f"{RESULTS}/stats/domain_accuracy.json",
+    log:
+        f"{RESULTS}/logs/paper/stats.log",
+    conda:
+        "../envs/paper.yaml"
+    params:
+        runs=[(run_name(m, v), e) for m, v in RUNS for e in EVAL_SETS],
+        seed=config["seed"],
+    script:
+        "../scripts/paper_stats.py"
+
+
+rule paper_numbers:
+    input:
+        manifests=expand(f"{RESULTS}/data/{{d}}/manifest.json", d=PAPER_DATASETS),
+        summary=f"{RESULTS}/scores/summary.json",
+        compare=expand(f"{RESULTS}/stats/compare/{{e}}.json", e=EVAL_SETS),
+        power=f"{RESULTS}/stats/power.json",
+        trainings=[f"{RESULTS}/train/{m}/{t}/summary.json" for m, t in TRAININGS],
+    output:
+        f"{PAPER}/numbers.tex",
+    log:
+        f"{RESULTS}/logs/paper/numbers.log",
+    conda:
+        "../envs/paper.yaml"
+    params:
+        study=config["study"],
+        datasets=PAPER_DATASETS,
+        trainings=[f"{m}:ft-{t}" for m, t in TRAININGS],
+    script:
+        "../scripts/paper_numbers.py"
+
+
+rule paper_pdf:
+    input:
+        tex=str(Path(workflow.basedir) / "paper" / "main.tex"),
+        numbers=f"{PAPER}/numbers.tex",
+        figures=both(f"{FIG}/data_distribution")
+        + both(f"{FIG}/forest")
+        + both(f"{FIG}/power_mde"),
+        tables=tex_md("main_results") + tex_md("significance") + tex_md("three_pp"),
+        training=tex_md("training") if TRAININGS else [],
+    output:
+        f"{RESULTS}/paper/latex_status.txt",
+    log:
+        f"{RESULTS}/logs/paper/latex.log",
+    conda:
+        "../envs/paper.yaml"
+    script:
+        "../scripts/paper_pdf.py"

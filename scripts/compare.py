@@ -1,0 +1,22 @@
+"""Every paired comparison on one eval set (see kmedqa.analysis)."""
+
+from kmedqa.analysis import compare_eval_set
+from kmedqa.io import write_json
+from kmedqa.workflow import run_script
+
+
+def main(smk):
+    cfg = smk.params.compare
+    files = {tuple(run): path for run, path in zip(smk.params.runs, smk.input, strict=True)}
+    comparisons = compare_eval_set(
+        smk.wildcards.eval_set,
+        files,
+        cfg.get("metrics", ["mcq_strict", "rougeL_ko"]),
+        resamples=cfg.get("resamples", 10000),
+        seed=smk.params.seed,
+        ci_method=cfg.get("ci_method", "percentile"),
+    )
+    write_json(smk.output[0], comparisons)
+
+
+run_script(snakemake, main)  # noqa: F821

@@ -1,0 +1,34 @@
+"""Generate one run's answers to one eval set: see kmedqa.generation."""
+
+import json
+import logging
+
+from kmedqa.generation import generate
+from kmedqa.items import read_items
+from kmedqa.workflow import run_script
+
+
+def main(smk):
+    gen = smk.params.generation
+    icl = smk.params.icl
+    is_icl = "shots" in smk.input.keys()
+    stats = generate(
+        model_json=smk.input.model,
+        items=read_items(smk.input.qa),
+        formats=smk.params.formats,
+        run=smk.params.run,
+        eval_set=smk.wildcards.eval_set,
+        out_path=smk.output[0],
+        cache_dir=smk.params.cache_dir,
+        adapter_dir=smk.input.get("adapter"),
+        merge_adapter=gen.get("merge_adapter", False),
+        batch_size=gen.get("batch_size", 16),
+        device=gen.get("device", "auto"),
+        shots_pool=read_items(smk.input.shots) if is_icl else None,
+        k=icl.get("k", 3) if is_icl else 0,
+        shots_seed=icl.get("seed", 0),
+    )
+    logging.getLogger("kmedqa").info("generation stats: %s", json.dumps(stats))
+
+
+run_script(snakemake, main)  # noqa: F821

@@ -1,0 +1,24 @@
+"""Split normalized items into train/val/test with a manifest (counts and hashes)."""
+
+from pathlib import Path
+
+from kmedqa.data.split import write_split
+from kmedqa.items import read_items
+from kmedqa.workflow import run_script
+
+
+def main(smk):
+    spec = smk.params.split
+    items = read_items(smk.input[0])
+    write_split(
+        items,
+        Path(smk.output.manifest).parent,
+        ratios=tuple(spec.get("ratios", (0.8, 0.1, 0.1))),
+        seed=smk.params.seed,
+        strata=tuple(spec.get("strata", ("domain", "q_type"))),
+        mode=spec["mode"],
+        key=spec.get("key"),
+    )
+
+
+run_script(snakemake, main)  # noqa: F821

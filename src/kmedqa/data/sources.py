@@ -1,0 +1,59 @@
+"""Dispatch a ``config.datasets.<name>`` entry to its loader."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..items import read_items
+
+
+KORMEDMCQA_HUB_ID = "sean0042/KorMedMCQA"
+
+
+def _is_hub_id(spec: dict[str, Any]) -> bool:
+    return spec["loader"] == "kormedmcqa" and spec["path"] == KORMEDMCQA_HUB_ID
+
+
+def load_dataset_spec(name: str, spec: dict[str, Any], inputs: list[str] | None = None) -> list[dict[str, Any]]:
+    """Normalized items of one declared dataset (``inputs``: upstream files, for ``merge``)."""
+    loader = spec["loader"]
+    path = spec["path"]
+    if loader not in ("merge",) and not spec.get("demo") and not _is_hub_id(spec) and not Path(path).exists():
+        raise ConfigError(
+            f"datasets.{name}.path: {path} does not exist; put the dataset there "
+            f"(see README, 'Running a study') or change the path in the config"
+        )
+    if loader == "aihub":
+        from .aihub import load_aihub
+
+        items = load_aihub(path)
+    elif loader == "kormedmcqa":
+        from .kormedmcqa import load_kormedmcqa
+
+        items = load_kormedmcqa(path, exam=spec.get("exam", "doctor"))
+    elif loader == "mtsdialog":
+        from .mtsdialog import load_mtsdialog
+
+        items = load_mtsdialog(path)
+    elif loader == "instruct":
+        from .instruct import load_instruct
+
+        items = load_instruct(path, name)
+    elif loader == "items":
+        items = read_items(path)
+    elif loader == "merge":
+        from .merge import merge_sources
+
+        sources = spec.get("sources") or []
+        if len(sources) != len(inputs or []):
+            raise ConfigError(f"datasets.{name}: merge needs one items file per source")
+        items, _ = merge_sources([(s, read_items(f)) for s, f in zip(sources, inputs, strict=True)])
+    else:
+        raise ConfigError(f"datasets.{name}.loader: unknown loader {loader!r}")
+    if spec.get("source_split"):  # e.g. AI Hub's Training labels only
+        items = [it for it in items if it["meta"].get("source_split") == spec["source_split"]]
+    if not items:
+        raise ConfigError(f"datasets.{name}: the loader found no items in {path}")
+    return items

@@ -1,0 +1,103 @@
+"""Glue between Snakemake and the package: config checks and script entry points.
+
+Scripts under ``scripts/`` call :func:`run_script`: logging and stderr go to the rule's
+log file, and a :class:`~kmedqa.errors.KmedqaError` ends the job with one line (in the
+log and on the console) instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from .errors import ConfigError, KmedqaError
+
+
+def validate_config(config: dict[str, Any], schema_path: str) -> None:
+    """Validate against the JSON schema; the first error names its key in one line."""
+    import jsonschema
+    import yaml
+
+    with open(schema_path, encoding="utf-8") as fh:
+        schema = yaml.safe_load(fh)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        err = errors[0]
+        where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        raise ConfigError(f"config key {where}: {err.message}{more}; see {schema_path}")
+    check_config(config)
+
+
+def check_config(config: dict[str, Any]) -> None:
+    """Cross-references the JSON schema cannot express; raises naming the key."""
+    datasets = config["datasets"]
+    for name, ds in datasets.items():
+        if ds["loader"] == "merge":
+            for src in ds.get("sources", []):
+                if src not in datasets:
+                    raise ConfigError(f"datasets.{name}.sources: unknown dataset {src!r}")
+    for name, members in config.get("train_sets", {}).items():
+        for d in members:
+            if d not in datasets:
+                raise ConfigError(f"train_sets.{name}: unknown dataset {d!r}")
+    for es_name, es in config["evaluation"]["eval_sets"].items():
+        if es["dataset"] not in datasets:
+            raise ConfigError(f"evaluation.eval_sets.{es_name}.dataset: unknown dataset {es['dataset']!r}")
+        if es.get("shots_from") and es["shots_from"] not in datasets:
+            raise ConfigError(f"evaluation.eval_sets.{es_name}.shots_from: unknown dataset {es['shots_from']!r}")
+    for model, variants in config["runs"].items():
+        if model not in config["models"]:
+            raise ConfigError(f"runs.{model}: unknown model (not in models)")
+        for v in variants:
+            if v.startswith("ft-"):
+                if v[3:] not in config.get("train_sets", {}):
+                    raise ConfigError(f"runs.{model}: {v!r} names an unknown train set {v[3:]!r}")
+                if "training" not in config:
+                    raise ConfigError(f"runs.{model}: {v!r} needs a training section")
+    from .prompts import load_tasks
+
+    formats = load_tasks()["formats"]
+    for name, ds in datasets.items():
+        if ds["format"] not in formats:
+            raise ConfigError(
+                f"datasets.{name}.format: unknown prompt format {ds['format']!r} (declared: {', '.join(formats)})"
+            )
+
+
+@contextlib.contextmanager
+def _log_to(path: str | None):
+    if not path:
+        yield
+        return
+    with open(path, "w", encoding="utf-8") as fh:
+        old = sys.stderr
+        sys.stderr = fh
+        handler = logging.StreamHandler(fh)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger()
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        try:
+            yield
+        finally:
+            root.removeHandler(handler)
+            sys.stderr = old
+
+
+def run_script(snakemake, main: Callable[[Any], Any]) -> None:
+    """Run ``main(snakemake)`` with its log captured and user errors on one line."""
+    log_path = snakemake.log[0] if len(snakemake.log) else None
+    console = sys.stderr
+    with _log_to(log_path):
+        try:
+            main(snakemake)
+        except KmedqaError as err:
+            msg = f"kmedqa: error: {err}"
+            print(msg, file=sys.stderr)
+            print(msg, file=console)
+            raise SystemExit(1) from None
