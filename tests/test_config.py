@@ -1,0 +1,81 @@
+"""The config is validated when the workflow loads: bad keys stop it before any job."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from kmedqa.errors import ConfigError
+from kmedqa.workflow import check_config
+
+
+@pytest.fixture()
+def demo_config(repo_root):
+    return yaml.safe_load((repo_root / "config.yaml").read_text(encoding="utf-8"))
+
+
+def dry_run(repo_root, tmp_path, config):
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--quiet", "--cores", "1", "--snakefile", str(repo_root / "Snakefile"),
+         "--directory", str(tmp_path), "--configfile", str(cfg)],
+        capture_output=True, text=True, timeout=300,
+    )
+
+
+def test_demo_config_dry_runs(repo_root, tmp_path, demo_config):
+    proc = dry_run(repo_root, tmp_path, demo_config)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+@pytest.mark.parametrize(
+    "mutate, needle",
+    [
+        (lambda c: c.update(bogus_key=1), "bogus_key"),
+        (lambda c: c["training"].update(quantisation="nf4"), "quantisation"),
+        (lambda c: c["training"]["lora"].update(r="sixteen"), "sixteen"),
+        (lambda c: c["evaluation"]["generation"].update(batch_size=0), "batch_size"),
+        (lambda c: c["runs"].update({"gemma3-270m": ["base", "fine-tuned"]}), "fine-tuned"),
+    ],
+)
+def test_schema_rejects_bad_config_naming_the_key(repo_root, tmp_path, demo_config, mutate, needle):
+    cfg = copy.deepcopy(demo_config)
+    mutate(cfg)
+    proc = dry_run(repo_root, tmp_path, cfg)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert needle in out
+    assert "Failed validating" not in out  # one line, not a schema dump
+    assert not (tmp_path / "results").exists()  # stopped before any job
+
+
+@pytest.mark.parametrize(
+    "mutate, needle",
+    [
+        (lambda c: c["train_sets"].update(x=["nope"]), "train_sets.x"),
+        (lambda c: c["evaluation"]["eval_sets"].update(e={"dataset": "nope", "split": "test"}), "eval_sets.e.dataset"),
+        (lambda c: c["runs"].update({"gemma3-270m": ["ft-missing"]}), "ft-missing"),
+        (lambda c: c["runs"].update({"unknown-model": ["base"]}), "runs.unknown-model"),
+        (lambda c: c["datasets"]["aihub_demo"].update(format="nope"), "datasets.aihub_demo.format"),
+    ],
+)
+def test_cross_references_are_checked(demo_config, mutate, needle):
+    cfg = copy.deepcopy(demo_config)
+    mutate(cfg)
+    with pytest.raises(ConfigError, match=needle.replace(".", r"\.")):
+        check_config(cfg)
+
+
+def test_experiment_configs_validate(repo_root):
+    import jsonschema
+
+    schema = yaml.safe_load((repo_root / "schemas" / "config.schema.yaml").read_text())
+    for path in sorted((repo_root / "experiments").glob("*.yaml")):
+        cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
+        jsonschema.validate(cfg, schema)
+        check_config(cfg)

@@ -1,0 +1,70 @@
+"""A tiny, randomly initialized Gemma-3-style causal LM and tokenizer, built offline.
+
+Used by the end-to-end tests: it exercises every code path of the real models
+(``from_pretrained`` on a local directory, chat template, LoRA, generation) in seconds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SPECIAL = ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"]
+
+CORPUS = [
+    "다음 중 류마티스 관절염 치료에 쓰이는 TNF-α 억제제는? 1) 메토트렉세이트 2) 아달리무맙",
+    "정답은 2) 아달리무맙 입니다. 소아 발열 환자의 해열제는 아세트아미노펜이다.",
+    "당신은 필수의료 분야의 의학 지식을 갖춘 의료 AI 어시스턴트입니다. 질문에 답하세요.",
+    "A. B. C. D. E. 정답： 산부인과 소아청소년과 응급의학과 내과 객관식 단답형 서술형",
+    "user model system assistant 0123456789 () .,:;?!-",
+]
+
+
+def build_tiny_model(outdir: str | Path, seed: int = 0) -> Path:
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig, PreTrainedTokenizerFast
+
+    from kmedqa.models import chat_template_text
+
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    tk = Tokenizer(models.BPE(unk_token="<unk>"))
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=SPECIAL,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tk.train_from_iterator(CORPUS * 3, trainer=trainer)
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=tk,
+        bos_token="<bos>",
+        eos_token="<eos>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        additional_special_tokens=["<start_of_turn>", "<end_of_turn>"],
+    )
+    tok.chat_template = chat_template_text("gemma")
+    tok.save_pretrained(outdir)
+    torch.manual_seed(seed)
+    cfg = Gemma3TextConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        max_position_embeddings=4096,
+        sliding_window=128,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=[tok.eos_token_id, tok.convert_tokens_to_ids("<end_of_turn>")],
+    )
+    model = Gemma3ForCausalLM(cfg)
+    model.generation_config.eos_token_id = cfg.eos_token_id
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.save_pretrained(outdir)
+    return outdir
