@@ -14,7 +14,9 @@ from typing import Any
 from ..errors import ConfigError
 
 
-def sample_items(items: list[dict[str, Any]], *, n: int, per: str = "none", seed: int = 42) -> list[dict[str, Any]]:
+def sample_items(
+    items: list[dict[str, Any]], *, n: int, per: str = "none", seed: int = 42
+) -> list[dict[str, Any]]:
     """``n`` items (``per='none'``) or ``n`` items per value of ``per`` (e.g. q_type), in id order."""
     items = sorted(items, key=lambda it: it["id"])
     if per == "none":

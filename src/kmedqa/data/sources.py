@@ -8,7 +8,6 @@ from typing import Any
 from ..errors import ConfigError
 from ..items import read_items
 
-
 KORMEDMCQA_HUB_ID = "sean0042/KorMedMCQA"
 
 
@@ -16,11 +15,18 @@ def _is_hub_id(spec: dict[str, Any]) -> bool:
     return spec["loader"] == "kormedmcqa" and spec["path"] == KORMEDMCQA_HUB_ID
 
 
-def load_dataset_spec(name: str, spec: dict[str, Any], inputs: list[str] | None = None) -> list[dict[str, Any]]:
+def load_dataset_spec(
+    name: str, spec: dict[str, Any], inputs: list[str] | None = None
+) -> list[dict[str, Any]]:
     """Normalized items of one declared dataset (``inputs``: upstream files, for ``merge``)."""
     loader = spec["loader"]
     path = spec["path"]
-    if loader not in ("merge",) and not spec.get("demo") and not _is_hub_id(spec) and not Path(path).exists():
+    if (
+        loader not in ("merge",)
+        and not spec.get("demo")
+        and not _is_hub_id(spec)
+        and not Path(path).exists()
+    ):
         raise ConfigError(
             f"datasets.{name}.path: {path} does not exist; put the dataset there "
             f"(see README, 'Running a study') or change the path in the config"
@@ -56,4 +62,7 @@ def load_dataset_spec(name: str, spec: dict[str, Any], inputs: list[str] | None 
         items = [it for it in items if it["meta"].get("source_split") == spec["source_split"]]
     if not items:
         raise ConfigError(f"datasets.{name}: the loader found no items in {path}")
+    for it in items:  # the prompt format travels with the item (training, generation, scoring)
+        it["meta"].setdefault("format", spec["format"])  # merged items keep their own
+        it["meta"].setdefault("config_dataset", name)
     return items

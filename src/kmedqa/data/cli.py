@@ -1,0 +1,134 @@
+"""Data subcommands: ``prepare``, ``split`` and ``demo-data``.
+
+    kmedqa prepare aihub ROOT -o OUT.jsonl
+    kmedqa prepare kormedmcqa PATH|sean0042/KorMedMCQA --exam doctor [--split test] -o OUT.jsonl
+    kmedqa split ITEMS.jsonl -o OUTDIR [--seed 42] [--ratios 0.8 0.1 0.1]
+                 [--strata domain q_type] [--predefined META_KEY | --all-test]
+    kmedqa demo-data OUTDIR [--seed 42]
+
+Outputs are written only after every item has been read and validated; a bad
+input ends with one line ``kmedqa: error: <file>: item <id>: field '<f>': …``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+
+from ..io import write_jsonl
+from ..items import read_items
+
+
+def _summary(items: list[dict]) -> str:
+    by_task = Counter(it["task"] for it in items)
+    return ", ".join(f"{k} {v}" for k, v in sorted(by_task.items()))
+
+
+def _prepare_aihub(args: argparse.Namespace) -> int:
+    from .aihub import load_aihub
+
+    items = load_aihub(args.root)
+    write_jsonl(args.output, items)
+    print(f"wrote {len(items)} items ({_summary(items)}) to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _prepare_kormedmcqa(args: argparse.Namespace) -> int:
+    from .kormedmcqa import load_kormedmcqa
+
+    items = load_kormedmcqa(args.source, exam=args.exam, split=args.split)
+    write_jsonl(args.output, items)
+    print(f"wrote {len(items)} {args.exam} items to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _split(args: argparse.Namespace) -> int:
+    from .split import write_split
+
+    items = read_items(args.items)
+    manifest = write_split(
+        items,
+        args.outdir,
+        ratios=args.ratios,
+        seed=args.seed,
+        strata=args.strata,
+        predefined=args.predefined,
+        all_test=args.all_test,
+        input_file=args.items,
+    )
+    totals = manifest["totals"]
+    print(
+        f"{manifest['mode']} split of {len(items)} items: train {totals['train']}, "
+        f"val {totals['val']}, test {totals['test']} -> {args.outdir}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _demo_data(args: argparse.Namespace) -> int:
+    from .demo import write_demo_data
+
+    summary = write_demo_data(args.outdir, seed=args.seed)
+    aihub = summary["aihub71875"]
+    print(
+        f"wrote illustrative demo data to {args.outdir}: aihub71875 {aihub['n_items']} items "
+        f"({aihub['by_split']}), kormedmcqa/doctor.csv {summary['kormedmcqa']['n_items']} items",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from .kormedmcqa import EXAMS, HUB_ID, SPLITS
+
+    prepare = sub.add_parser("prepare", help="normalize a raw dataset into items (JSON lines)")
+    sources = prepare.add_subparsers(dest="source_kind", required=True, metavar="DATASET")
+
+    p = sources.add_parser(
+        "aihub", help="AI Hub 71875 필수의료 의학지식 (TL_/VL_ zips or extracted JSON)"
+    )
+    p.add_argument("root", help="download root, a folder inside it, a label zip or a JSON file")
+    p.add_argument("-o", "--output", required=True, help="items file to write (.jsonl)")
+    p.set_defaults(func=_prepare_aihub)
+
+    p = sources.add_parser(
+        "kormedmcqa", help="KorMedMCQA (local parquet/csv/jsonl/json or the hub)"
+    )
+    p.add_argument("source", help=f"a file, a directory, or the hub id {HUB_ID}")
+    p.add_argument("--exam", default="doctor", choices=EXAMS)
+    p.add_argument(
+        "--split", default=None, choices=SPLITS, help="keep only this split (default: all)"
+    )
+    p.add_argument("-o", "--output", required=True, help="items file to write (.jsonl)")
+    p.set_defaults(func=_prepare_kormedmcqa)
+
+    p = sub.add_parser("split", help="deterministic train/val/test split with a manifest")
+    p.add_argument("items", help="normalized items (.jsonl)")
+    p.add_argument(
+        "-o", "--outdir", required=True, help="folder for train/val/test.jsonl and manifest.json"
+    )
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument(
+        "--ratios", type=float, nargs=3, default=[0.8, 0.1, 0.1], metavar=("TRAIN", "VAL", "TEST")
+    )
+    p.add_argument(
+        "--strata",
+        nargs="+",
+        default=["domain", "q_type"],
+        metavar="FIELD",
+        help="item fields (or meta.<key>) to stratify by",
+    )
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--predefined", metavar="META_KEY", help="take the split from item.meta[META_KEY]"
+    )
+    mode.add_argument(
+        "--all-test", action="store_true", help="everything goes to test (eval-only sets)"
+    )
+    p.set_defaults(func=_split)
+
+    p = sub.add_parser("demo-data", help="write the illustrative offline demo datasets")
+    p.add_argument("outdir", help="writes OUTDIR/aihub71875/… and OUTDIR/kormedmcqa/doctor.csv")
+    p.add_argument("--seed", type=int, default=42)
+    p.set_defaults(func=_demo_data)
