@@ -10,7 +10,9 @@ def main(smk):
     cfg = dict(smk.params.judge)
     if "judge_model" in smk.input.keys():  # a local judge named after one of config.models
         cfg["model"] = read_json(smk.input.judge_model)["path"]
-    gens = {run: read_jsonl(f) for run, f in zip(smk.params.runs, smk.input.generations, strict=True)}
+    gens = {
+        run: read_jsonl(f) for run, f in zip(smk.params.runs, smk.input.generations, strict=True)
+    }
     judge_run(
         read_items(smk.input.qa),
         gens,

@@ -12,13 +12,25 @@ from kmedqa.workflow import run_script
 def main(smk):
     datasets = {n: read_items(f) for n, f in zip(smk.params.names, smk.input.qa, strict=True)}
     data_distribution(datasets, smk.output[0].rsplit(".", 1)[0])
-    t = Table("data", "Datasets: items by department and question type, and split sizes", ["dataset", "department", "type", "items"], align="lllr")
+    t = Table(
+        "data",
+        "Datasets: items by department and question type, and split sizes",
+        ["dataset", "department", "type", "items"],
+        align="lllr",
+    )
     for name, items in datasets.items():
-        for (dom, qt), n in sorted(Counter((i["domain"], i["q_type"]) for i in items).items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1]))):
+        for (dom, qt), n in sorted(
+            Counter((i["domain"], i["q_type"]) for i in items).items(),
+            key=lambda kv: (str(kv[0][0]), str(kv[0][1])),
+        ):
             t.rows.append([name, dom or "–", qt or "–", n])
     for name, mf in zip(smk.params.names, smk.input.manifests, strict=True):
         totals = read_json(mf)["totals"]
-        t.notes.append(f"{name}: " + ", ".join(f"{k} {v:,}" for k, v in totals.items()) + " (seeded, stratified split; see the manifest for hashes).")
+        t.notes.append(
+            f"{name}: "
+            + ", ".join(f"{k} {v:,}" for k, v in totals.items())
+            + " (seeded, stratified split; see the manifest for hashes)."
+        )
     t.write(smk.output[2], smk.output[3])
 
 

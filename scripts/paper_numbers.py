@@ -6,14 +6,18 @@ from kmedqa.workflow import run_script
 
 
 def main(smk):
-    manifests = {n: read_json(f) for n, f in zip(smk.params.datasets, smk.input.manifests, strict=True)}
+    manifests = {
+        n: read_json(f) for n, f in zip(smk.params.datasets, smk.input.manifests, strict=True)
+    }
     numbers = collect(
         study=smk.params.study,
         datasets=manifests,
         summaries=read_json(smk.input.summary),
         comparisons=[c for f in smk.input.compare for c in read_json(f)],
         power=read_json(smk.input.power),
-        trainings={n: read_json(f) for n, f in zip(smk.params.trainings, smk.input.trainings, strict=True)},
+        trainings={
+            n: read_json(f) for n, f in zip(smk.params.trainings, smk.input.trainings, strict=True)
+        },
     )
     write_numbers(smk.output[0], numbers)
 

@@ -14,12 +14,17 @@ def main(smk):
         shutil.copyfile(smk.input.tex, tex)
     latexmk = shutil.which("latexmk")
     if latexmk is None:
-        atomic_write_text(smk.output[0], "skipped: latexmk (TeX) is not installed; paper/main.tex was not compiled\n")
+        atomic_write_text(
+            smk.output[0],
+            "skipped: latexmk (TeX) is not installed; paper/main.tex was not compiled\n",
+        )
         print("latexmk not found: skipped building the PDF")
         return
     proc = subprocess.run(
         [latexmk, "-xelatex", "-interaction=nonstopmode", "-halt-on-error", tex.name],
-        cwd=tex.parent, capture_output=True, text=True,
+        cwd=tex.parent,
+        capture_output=True,
+        text=True,
     )
     print(proc.stdout[-20000:])
     print(proc.stderr[-5000:])

@@ -13,7 +13,9 @@ def rouge_note(items):
     """Why the two ROUGE variants differ, measured on these references."""
     refs = [i["answer"] for i in items]
     empty = sum(1 for r in refs if not tokenize.tokenize(r, None))
-    only_digits = sum(1 for r in refs if (t := tokenize.tokenize(r, None)) and all(x.isdigit() for x in t))
+    only_digits = sum(
+        1 for r in refs if (t := tokenize.tokenize(r, None)) and all(x.isdigit() for x in t)
+    )
     return (
         f"ROUGE (paper) uses rouge-score's default tokenizer, which keeps only [a-z0-9]: of the {len(refs):,} "
         f"reference answers, {empty:,} ({empty / max(1, len(refs)):.0%}) have no token left and score 0 "
@@ -28,8 +30,22 @@ def main(smk):
     fig = [o.rsplit(".", 1)[0] for o in smk.output[:6:2]]
     metrics = ["mcq_strict", "mcq_lenient", "format_ok", "rougeL_paper", "rougeL_ko"]
     grouped_bars(summaries, metrics, fig[0], group="overall", title="Runs by metric")
-    grouped_bars(summaries, ["mcq_strict", "rougeL_ko", "rougeL_paper"], fig[1], group="q_type", label_col="q_type", title="By question type")
-    grouped_bars(summaries, ["mcq_strict", "rougeL_ko"], fig[2], group="domain", label_col="domain", title="By department")
+    grouped_bars(
+        summaries,
+        ["mcq_strict", "rougeL_ko", "rougeL_paper"],
+        fig[1],
+        group="q_type",
+        label_col="q_type",
+        title="By question type",
+    )
+    grouped_bars(
+        summaries,
+        ["mcq_strict", "rougeL_ko"],
+        fig[2],
+        group="domain",
+        label_col="domain",
+        title="By department",
+    )
     items = [it for f in sorted(set(smk.input.qa)) for it in read_items(f)]
     main_results_table(summaries, rouge_note(items)).write(smk.output[6], smk.output[7])
     mcq_table(summaries).write(smk.output[8], smk.output[9])

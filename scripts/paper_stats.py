@@ -14,7 +14,10 @@ def main(smk):
     stem = [o.rsplit(".", 1)[0] for o in smk.output[:6:2]]
     forest(comparisons, stem[0])
     power_curves(power, stem[1])
-    scores = {(run, es): read_jsonl(f) for (run, es), f in zip(smk.params.runs, smk.input.scores, strict=True)}
+    scores = {
+        (run, es): read_jsonl(f)
+        for (run, es), f in zip(smk.params.runs, smk.input.scores, strict=True)
+    }
     dom = domain_accuracy(scores, seed=smk.params.seed)
     write_json(smk.output.domains, dom)
     domain_figure(dom, stem[2])

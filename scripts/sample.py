@@ -10,9 +10,14 @@ from kmedqa.workflow import run_script
 def main(smk):
     spec = smk.params.sample
     if not spec:
-        raise ConfigError(f"an eval set uses split 'sample' but datasets.{smk.wildcards.dataset}.sample is not set")
+        raise ConfigError(
+            f"an eval set uses split 'sample' but datasets.{smk.wildcards.dataset}.sample is not set"
+        )
     items = read_items(smk.input[0])
-    write_jsonl(smk.output[0], sample_items(items, n=spec["n"], per=spec.get("per", "none"), seed=spec.get("seed", 42)))
+    write_jsonl(
+        smk.output[0],
+        sample_items(items, n=spec["n"], per=spec.get("per", "none"), seed=spec.get("seed", 42)),
+    )
 
 
 run_script(snakemake, main)  # noqa: F821

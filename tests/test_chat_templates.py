@@ -31,10 +31,16 @@ NO_SYSTEM = (  # Gemma 2: raises on a system message
 )
 
 ITEM = {
-    "id": "aihub-1", "dataset": "aihub71875", "task": "mcq", "domain": "내과", "q_type": "객관식",
+    "id": "aihub-1",
+    "dataset": "aihub71875",
+    "task": "mcq",
+    "domain": "내과",
+    "q_type": "객관식",
     "question": "다음 중 TNF-α 억제제는?\n1) 메토트렉세이트\n2) 아달리무맙\n3) 설파살라진\n4) 프레드니솔론\n5) 하이드록시클로로퀸",
     "options": ["메토트렉세이트", "아달리무맙", "설파살라진", "프레드니솔론", "하이드록시클로로퀸"],
-    "answer": "2) 아달리무맙", "answer_index": 1, "meta": {},
+    "answer": "2) 아달리무맙",
+    "answer_index": 1,
+    "meta": {},
 }
 SYSTEM = load_tasks()["system_prompts"]["essential_medical_ko"]
 
@@ -44,7 +50,17 @@ def tok(tiny_model_dir):
     from transformers import AutoTokenizer
 
     t = AutoTokenizer.from_pretrained(tiny_model_dir)
-    t.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]})
+    t.add_special_tokens(
+        {
+            "additional_special_tokens": [
+                "<|im_start|>",
+                "<|im_end|>",
+                "<|start_header_id|>",
+                "<|end_header_id|>",
+                "<|eot_id|>",
+            ]
+        }
+    )
     return t
 
 
@@ -73,7 +89,15 @@ def test_no_system_role_merges_into_first_user_turn(tok):
     assert msgs[0]["content"].startswith(SYSTEM) and msgs[0]["content"].endswith(ITEM["question"])
 
 
-@pytest.mark.parametrize("family, end", [("gemma", "<end_of_turn>"), ("chatml", "<|im_end|>"), ("llama3", "<|eot_id|>"), ("no_system", "<end_of_turn>")])
+@pytest.mark.parametrize(
+    "family, end",
+    [
+        ("gemma", "<end_of_turn>"),
+        ("chatml", "<|im_end|>"),
+        ("llama3", "<|eot_id|>"),
+        ("no_system", "<end_of_turn>"),
+    ],
+)
 def test_loss_mask_covers_exactly_the_answer(tok, tiny_model_dir, tmp_path, family, end):
     from datasets import Dataset
     from transformers import AutoModelForCausalLM
@@ -87,7 +111,14 @@ def test_loss_mask_covers_exactly_the_answer(tok, tiny_model_dir, tmp_path, fami
     model.resize_token_embeddings(len(tok))
     trainer = SFTTrainer(
         model=model,
-        args=SFTConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to="none", max_length=1024, completion_only_loss=True),
+        args=SFTConfig(
+            output_dir=str(tmp_path),
+            use_cpu=True,
+            bf16=False,
+            report_to="none",
+            max_length=1024,
+            completion_only_loss=True,
+        ),
         train_dataset=Dataset.from_list(records),
         processing_class=tok,
     )

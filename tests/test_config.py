@@ -22,9 +22,24 @@ def dry_run(repo_root, tmp_path, config):
     cfg = tmp_path / "config.yaml"
     cfg.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--quiet", "--cores", "1", "--snakefile", str(repo_root / "Snakefile"),
-         "--directory", str(tmp_path), "--configfile", str(cfg)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--quiet",
+            "--cores",
+            "1",
+            "--snakefile",
+            str(repo_root / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            str(cfg),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -58,7 +73,10 @@ def test_schema_rejects_bad_config_naming_the_key(repo_root, tmp_path, demo_conf
     "mutate, needle",
     [
         (lambda c: c["train_sets"].update(x=["nope"]), "train_sets.x"),
-        (lambda c: c["evaluation"]["eval_sets"].update(e={"dataset": "nope", "split": "test"}), "eval_sets.e.dataset"),
+        (
+            lambda c: c["evaluation"]["eval_sets"].update(e={"dataset": "nope", "split": "test"}),
+            "eval_sets.e.dataset",
+        ),
         (lambda c: c["runs"].update({"gemma3-270m": ["ft-missing"]}), "ft-missing"),
         (lambda c: c["runs"].update({"unknown-model": ["base"]}), "runs.unknown-model"),
         (lambda c: c["datasets"]["aihub_demo"].update(format="nope"), "datasets.aihub_demo.format"),

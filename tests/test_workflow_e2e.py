@@ -18,23 +18,51 @@ def snakemake(repo_root: Path, workdir: Path, config: dict, *targets: str, timeo
     cfg = workdir / "test-config.yaml"
     cfg.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", "--resources", "gpu=1",
-         "--snakefile", str(repo_root / "Snakefile"), "--directory", str(workdir),
-         "--configfile", str(cfg), *targets],
-        capture_output=True, text=True, timeout=timeout,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--cores",
+            "2",
+            "--resources",
+            "gpu=1",
+            "--snakefile",
+            str(repo_root / "Snakefile"),
+            "--directory",
+            str(workdir),
+            "--configfile",
+            str(cfg),
+            *targets,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
 def tiny_config(repo_root: Path, model_dir: Path) -> dict:
     cfg = yaml.safe_load((repo_root / "config.yaml").read_text(encoding="utf-8"))
     cfg["study"] = "e2e-tiny"
-    cfg["models"] = {"tiny": {"source": "local", "id": str(model_dir), "chat_template": "gemma", "dtype": "float32"}}
+    cfg["models"] = {
+        "tiny": {
+            "source": "local",
+            "id": str(model_dir),
+            "chat_template": "gemma",
+            "dtype": "float32",
+        }
+    }
     cfg["runs"] = {"tiny": ["base", "icl", "ft-aihub_demo"]}
     cfg["training"]["lora"]["r"] = 4
-    cfg["training"]["args"].update(max_steps=4, eval_steps=2, save_steps=2, logging_steps=1, per_device_train_batch_size=4)
+    cfg["training"]["args"].update(
+        max_steps=4, eval_steps=2, save_steps=2, logging_steps=1, per_device_train_batch_size=4
+    )
     cfg["compare"]["resamples"] = 1000
-    cfg["judge"] = {"backend": "local", "model": "tiny", "sample": {"n": 4, "tasks": ["short", "descriptive"], "seed": 1},
-                    "local": {"max_new_tokens": 8, "device": "cpu"}}
+    cfg["judge"] = {
+        "backend": "local",
+        "model": "tiny",
+        "sample": {"n": 4, "tasks": ["short", "descriptive"], "seed": 1},
+        "local": {"max_new_tokens": 8, "device": "cpu"},
+    }
     return cfg
 
 
@@ -50,12 +78,30 @@ def e2e(repo_root, tiny_model_dir, tmp_path_factory):
 def test_paper_is_complete(e2e):
     work, _, _ = e2e
     paper = work / "paper"
-    for stem in ("data_distribution", "loss_curves", "results_overall", "results_by_type", "results_by_domain",
-                 "forest", "power_mde", "domain_accuracy"):
+    for stem in (
+        "data_distribution",
+        "loss_curves",
+        "results_overall",
+        "results_by_type",
+        "results_by_domain",
+        "forest",
+        "power_mde",
+        "domain_accuracy",
+    ):
         for ext in ("pdf", "png"):
             assert (paper / "figures" / f"{stem}.{ext}").stat().st_size > 1000, stem
-    for name in ("data", "lora", "training", "environment", "main_results", "mcq_format", "code_switching",
-                 "significance", "three_pp", "judge"):
+    for name in (
+        "data",
+        "lora",
+        "training",
+        "environment",
+        "main_results",
+        "mcq_format",
+        "code_switching",
+        "significance",
+        "three_pp",
+        "judge",
+    ):
         for ext in ("tex", "md"):
             assert (paper / "tables" / f"{name}.{ext}").stat().st_size > 50, name
     numbers = (paper / "numbers.tex").read_text(encoding="utf-8")
@@ -70,16 +116,32 @@ def test_paper_is_complete(e2e):
 def test_every_test_item_answered_by_every_run(e2e):
     work, cfg, _ = e2e
     for es_name, es in cfg["evaluation"]["eval_sets"].items():
-        ids = [json.loads(line)["id"] for line in (work / "results/data" / es["dataset"] / f"{es['split']}.jsonl").open()]
+        ids = [
+            json.loads(line)["id"]
+            for line in (work / "results/data" / es["dataset"] / f"{es['split']}.jsonl").open()
+        ]
         assert ids
         for variant in cfg["runs"]["tiny"]:
-            gens = [json.loads(line) for line in (work / "results/generations/tiny" / variant / f"{es_name}.jsonl").open()]
+            gens = [
+                json.loads(line)
+                for line in (
+                    work / "results/generations/tiny" / variant / f"{es_name}.jsonl"
+                ).open()
+            ]
             assert [g["id"] for g in gens] == ids
             assert all(g["run"] == f"tiny:{variant}" for g in gens)
-            scores = [json.loads(line) for line in (work / "results/scores/tiny" / variant / f"{es_name}.jsonl").open()]
+            scores = [
+                json.loads(line)
+                for line in (work / "results/scores/tiny" / variant / f"{es_name}.jsonl").open()
+            ]
             assert len(scores) == len(ids)
-            assert {"rougeL_paper", "rougeL_ko", "mcq_strict", "mcq_lenient", "format_ok"} <= set(scores[0])
-        icl = [json.loads(line) for line in (work / "results/generations/tiny/icl" / f"{es_name}.jsonl").open()]
+            assert {"rougeL_paper", "rougeL_ko", "mcq_strict", "mcq_lenient", "format_ok"} <= set(
+                scores[0]
+            )
+        icl = [
+            json.loads(line)
+            for line in (work / "results/generations/tiny/icl" / f"{es_name}.jsonl").open()
+        ]
         assert all(len(g["shots"]) == cfg["evaluation"]["icl"]["k"] for g in icl)
 
 
@@ -87,7 +149,10 @@ def test_comparisons_and_training_outputs(e2e):
     work, _, _ = e2e
     comps = json.loads((work / "results/stats/compare/aihub_demo-test.json").read_text())
     pairs = {(c["run_a"], c["run_b"]) for c in comps}
-    assert ("tiny:base", "tiny:ft-aihub_demo") in pairs and ("tiny:icl", "tiny:ft-aihub_demo") in pairs
+    assert ("tiny:base", "tiny:ft-aihub_demo") in pairs and (
+        "tiny:icl",
+        "tiny:ft-aihub_demo",
+    ) in pairs
     strict = [c for c in comps if c["metric"] == "mcq_strict"]
     assert strict and all("p_mcnemar" in c and "p_holm" in c and len(c["ci"]) == 2 for c in strict)
     summary = json.loads((work / "results/train/tiny/aihub_demo/summary.json").read_text())
@@ -112,7 +177,9 @@ def test_second_run_has_nothing_to_do(repo_root, e2e):
 def test_bad_raw_data_stops_before_anything_downstream(repo_root, tiny_model_dir, tmp_path):
     """A broken item in the raw download: one line naming file, item and field; no split, no training."""
     cfg = tiny_config(repo_root, tiny_model_dir)
-    proc = snakemake(repo_root, tmp_path, cfg, "results/raw/demo/aihub71875")  # write the demo data only
+    proc = snakemake(
+        repo_root, tmp_path, cfg, "results/raw/demo/aihub71875"
+    )  # write the demo data only
     assert proc.returncode == 0, proc.stderr[-3000:]
     zpath = sorted((tmp_path / "results/raw/demo/aihub71875").rglob("TL_*.zip"))[0]
     with zipfile.ZipFile(zpath) as zf:

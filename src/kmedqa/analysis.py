@@ -64,10 +64,18 @@ def compare_eval_set(
                 if not (_applies(rows(fa), metric) and _applies(rows(fb), metric)):
                     continue
                 c = compare_paired(
-                    rows(fa), rows(fb), metric, n_resamples=resamples, seed=seed,
-                    file_a=fa, file_b=fb, ci_method=ci_method,
+                    rows(fa),
+                    rows(fb),
+                    metric,
+                    n_resamples=resamples,
+                    seed=seed,
+                    file_a=fa,
+                    file_b=fb,
+                    ci_method=ci_method,
                 )
-                c.update(eval_set=eval_set, model=model, run_a=f"{model}:{ref}", run_b=f"{model}:{cand}")
+                c.update(
+                    eval_set=eval_set, model=model, run_a=f"{model}:{ref}", run_b=f"{model}:{cand}"
+                )
                 out.append(c)
     return compare_families(out, by=("eval_set", "metric")) if out else []
 
@@ -90,7 +98,9 @@ def power_report(comparisons: list[dict[str, Any]]) -> dict[str, Any]:
                 "n": n,
                 "p_disc": p_disc,
                 "mde_mcnemar": _finite(mcnemar_mde(n, p_disc)) if p_disc > 0 else None,
-                "mde_unpaired": _finite(two_proportion_mde(n, c["mean_a"])) if 0 < c["mean_a"] < 1 else None,
+                "mde_unpaired": _finite(two_proportion_mde(n, c["mean_a"]))
+                if 0 < c["mean_a"] < 1
+                else None,
             }
         )
     return {
@@ -105,7 +115,9 @@ def _finite(x: float) -> float | None:
     return None if x != x else float(x)  # NaN -> None
 
 
-def mean_ci(values: list[float], *, n_resamples: int = 10000, seed: int = 0, level: float = 0.95) -> list[float]:
+def mean_ci(
+    values: list[float], *, n_resamples: int = 10000, seed: int = 0, level: float = 0.95
+) -> list[float]:
     """Percentile bootstrap interval of a mean (items resampled with replacement)."""
     import numpy as np
 
@@ -130,7 +142,14 @@ def domain_accuracy(
                 groups.setdefault(r.get("domain") or "-", []).append(r[metric])
         for dom, vals in sorted(groups.items()):
             out.append(
-                {"eval_set": es, "run": run, "domain": dom, "metric": metric, "n": len(vals),
-                 "mean": sum(vals) / len(vals), "ci": mean_ci(vals, seed=seed)}
+                {
+                    "eval_set": es,
+                    "run": run,
+                    "domain": dom,
+                    "metric": metric,
+                    "n": len(vals),
+                    "mean": sum(vals) / len(vals),
+                    "ci": mean_ci(vals, seed=seed),
+                }
             )
     return out

@@ -27,13 +27,17 @@ def _freeze(d: dict[str, Any] | None):
 def _supports_system(template: str, tok_id: int, kwargs: tuple, tok) -> bool:
     messages = [{"role": "system", "content": _PROBE_SYSTEM}, {"role": "user", "content": "q"}]
     try:
-        text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **dict(kwargs))
+        text = tok.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True, **dict(kwargs)
+        )
     except Exception:  # jinja raise_exception("System role not supported") and the like
         return False
     return _PROBE_SYSTEM in text
 
 
-def fit_messages(messages: list[dict[str, str]], tok, template_kwargs: dict[str, Any] | None = None) -> list[dict[str, str]]:
+def fit_messages(
+    messages: list[dict[str, str]], tok, template_kwargs: dict[str, Any] | None = None
+) -> list[dict[str, str]]:
     """Merge a leading system message into the first user turn if the template has no system role."""
     if not messages or messages[0]["role"] != "system" or supports_system(tok, template_kwargs):
         return messages
@@ -45,7 +49,11 @@ def fit_messages(messages: list[dict[str, str]], tok, template_kwargs: dict[str,
     return rest
 
 
-def render_prompt(tok, messages: list[dict[str, str]], template_kwargs: dict[str, Any] | None = None) -> str:
+def render_prompt(
+    tok, messages: list[dict[str, str]], template_kwargs: dict[str, Any] | None = None
+) -> str:
     """The exact text the model sees before it answers."""
     msgs = fit_messages(messages, tok, template_kwargs)
-    return tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True, **(template_kwargs or {}))
+    return tok.apply_chat_template(
+        msgs, tokenize=False, add_generation_prompt=True, **(template_kwargs or {})
+    )

@@ -19,6 +19,7 @@ MODULES = (
     "kmedqa.scoring",
     "kmedqa.stats",
     "kmedqa.judge.cli",
+    "kmedqa.bench",
 )
 
 

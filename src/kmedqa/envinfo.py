@@ -8,7 +8,19 @@ import platform
 import subprocess
 from typing import Any
 
-PACKAGES = ("kmedqa", "torch", "transformers", "trl", "peft", "accelerate", "bitsandbytes", "snakemake", "kiwipiepy", "rouge-score", "anthropic")
+PACKAGES = (
+    "kmedqa",
+    "torch",
+    "transformers",
+    "trl",
+    "peft",
+    "accelerate",
+    "bitsandbytes",
+    "snakemake",
+    "kiwipiepy",
+    "rouge-score",
+    "anthropic",
+)
 
 
 def environment(repo_dir: str | None = None) -> dict[str, Any]:
@@ -32,7 +44,12 @@ def environment(repo_dir: str | None = None) -> dict[str, Any]:
             env[pkg] = "not installed"
     if repo_dir:
         try:
-            out = subprocess.run(["git", "-C", repo_dir, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10)
+            out = subprocess.run(
+                ["git", "-C", repo_dir, "rev-parse", "--short", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
             if out.returncode == 0:
                 env["kmedqa commit"] = out.stdout.strip()
         except (OSError, subprocess.TimeoutExpired):

@@ -67,7 +67,10 @@ def data_distribution(datasets: dict[str, list[dict[str, Any]]], stem: str | Pat
     fig, axes = plt.subplots(1, n, figsize=(5.5 * n, 3.6), squeeze=False)
     for ax, (name, items) in zip(axes[0], datasets.items(), strict=True):
         counts = Counter((it.get("domain") or "-", it.get("q_type") or "-") for it in items)
-        domains = sorted({d for d, _ in counts}, key=lambda d: -sum(v for (dd, _), v in counts.items() if dd == d))
+        domains = sorted(
+            {d for d, _ in counts},
+            key=lambda d: -sum(v for (dd, _), v in counts.items() if dd == d),
+        )
         q_types = [q for q in Q_TYPE_ORDER if any(qq == q for _, qq in counts)]
         q_types += sorted({q for _, q in counts} - set(q_types))
         bottom = [0] * len(domains)
@@ -118,7 +121,12 @@ def grouped_bars(
     setup_fonts()
     rows = [s for s in summaries if s["group"] == group]
     eval_sets = sorted({r["eval_set"] for r in rows})
-    panels = [(e, m) for e in eval_sets for m in metrics if any(r.get(m) is not None for r in rows if r["eval_set"] == e)]
+    panels = [
+        (e, m)
+        for e in eval_sets
+        for m in metrics
+        if any(r.get(m) is not None for r in rows if r["eval_set"] == e)
+    ]
     if not panels:
         panels = [("", metrics[0])]
     cols = min(3, len(panels))
@@ -128,13 +136,19 @@ def grouped_bars(
         ax.set_visible(False)
     for ax, (es, metric) in zip(axes.flat, panels, strict=False):
         sub = [r for r in rows if r["eval_set"] == es and r.get(metric) is not None]
-        runs = sorted({r["run"] for r in sub}, key=lambda r: ("base", "icl", "ft").index(variant_kind(r)))
+        runs = sorted(
+            {r["run"] for r in sub}, key=lambda r: ("base", "icl", "ft").index(variant_kind(r))
+        )
         labels = sorted({r.get(label_col) or "전체" for r in sub}) if label_col else ["overall"]
         width = 0.8 / max(1, len(runs))
         for i, run in enumerate(runs):
             vals = []
             for lab in labels:
-                hit = [r for r in sub if r["run"] == run and (not label_col or (r.get(label_col) or "전체") == lab)]
+                hit = [
+                    r
+                    for r in sub
+                    if r["run"] == run and (not label_col or (r.get(label_col) or "전체") == lab)
+                ]
                 vals.append(hit[0][metric] if hit else 0.0)
             xs = [x + (i - (len(runs) - 1) / 2) * width for x in range(len(labels))]
             ax.bar(xs, vals, width, label=run, color=RUN_COLORS.get(variant_kind(run)))
@@ -161,7 +175,10 @@ def forest(comparisons: list[dict[str, Any]], stem: str | Path) -> list[str]:
     ax.axvline(0, color="k", lw=0.8, ls="--")
     ax.set_yticks(
         range(len(comps)),
-        [f"{c['eval_set']} · {c['metric']} · {c['run_b'].split(':', 1)[-1]} − {c['run_a'].split(':', 1)[-1]}" for c in comps],
+        [
+            f"{c['eval_set']} · {c['metric']} · {c['run_b'].split(':', 1)[-1]} − {c['run_a'].split(':', 1)[-1]}"
+            for c in comps
+        ],
         fontsize=7,
     )
     ax.invert_yaxis()
@@ -176,7 +193,11 @@ def power_curves(power: dict[str, Any], stem: str | Path) -> list[str]:
     fig, ax = plt.subplots(figsize=(6.5, 4))
     rows = power["mde_curve"]
     for psi in sorted({r["p_disc"] for r in rows}):
-        pts = [(r["n"], r["mde_mcnemar"]) for r in rows if r["p_disc"] == psi and r["mde_mcnemar"] is not None]
+        pts = [
+            (r["n"], r["mde_mcnemar"])
+            for r in rows
+            if r["p_disc"] == psi and r["mde_mcnemar"] is not None
+        ]
         ax.plot(*zip(*pts, strict=True), label=f"paired (McNemar), discordance {psi:.0%}")
     unp = sorted({(r["n"], r["mde_unpaired"]) for r in rows if r.get("mde_unpaired") is not None})
     if unp:
@@ -199,7 +220,9 @@ def domain_accuracy(comparisons_by_domain: list[dict[str, Any]], stem: str | Pat
     setup_fonts()
     rows = comparisons_by_domain
     domains = sorted({r["domain"] for r in rows})
-    runs = sorted({r["run"] for r in rows}, key=lambda r: ("base", "icl", "ft").index(variant_kind(r)))
+    runs = sorted(
+        {r["run"] for r in rows}, key=lambda r: ("base", "icl", "ft").index(variant_kind(r))
+    )
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     width = 0.8 / max(1, len(runs))
     for i, run in enumerate(runs):
@@ -209,8 +232,21 @@ def domain_accuracy(comparisons_by_domain: list[dict[str, Any]], stem: str | Pat
                 continue
             r = hit[0]
             xx = x + (i - (len(runs) - 1) / 2) * width
-            ax.bar(xx, r["mean"], width, color=RUN_COLORS.get(variant_kind(run)), label=run if x == 0 else None)
-            ax.errorbar(xx, r["mean"], yerr=[[r["mean"] - r["ci"][0]], [r["ci"][1] - r["mean"]]], color="k", capsize=2, lw=0.8)
+            ax.bar(
+                xx,
+                r["mean"],
+                width,
+                color=RUN_COLORS.get(variant_kind(run)),
+                label=run if x == 0 else None,
+            )
+            ax.errorbar(
+                xx,
+                r["mean"],
+                yerr=[[r["mean"] - r["ci"][0]], [r["ci"][1] - r["mean"]]],
+                color="k",
+                capsize=2,
+                lw=0.8,
+            )
     ax.set_xticks(range(len(domains)), [f"{d}" for d in domains])
     ax.set_ylim(0, 1)
     ax.set_ylabel("MCQ accuracy (strict), 95% CI")

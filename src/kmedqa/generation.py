@@ -19,9 +19,8 @@ from typing import Any
 from tqdm import tqdm
 
 from .chat import render_prompt
-from .errors import ConfigError
 from .io import dumps, sha256_text, sha256_tree, write_jsonl
-from .prompts import build_messages, get_format, max_new_tokens, pick_shots, prompt_sha
+from .prompts import build_messages, format_name, get_format, max_new_tokens, pick_shots, prompt_sha
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +40,7 @@ def render_prompts(
     """The exact prompt text (chat template applied) and token budget of each item."""
     out = []
     for item in items:
-        fmt_name = formats.get(item["dataset"])
-        if fmt_name is None:
-            raise ConfigError(f"no prompt format for dataset {item['dataset']!r} (item {item['id']})")
+        fmt_name = format_name(item, formats)
         fmt = get_format(fmt_name)
         shots = pick_shots(item, shots_pool or [], k, seed) if k else []
         messages = build_messages(item, fmt, shots)

@@ -32,7 +32,9 @@ def chat_template_text(name: str) -> str:
     try:
         return files("kmedqa").joinpath(f"templates/{name}.jinja").read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"unknown chat_template {name!r}: no src/kmedqa/templates/{name}.jinja") from None
+        raise ConfigError(
+            f"unknown chat_template {name!r}: no src/kmedqa/templates/{name}.jinja"
+        ) from None
 
 
 def _torch_dtype(name: str | None):
@@ -41,7 +43,9 @@ def _torch_dtype(name: str | None):
     if name in (None, "auto"):
         return "auto"
     try:
-        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[
+            name
+        ]
     except KeyError:
         raise ConfigError(f"unknown dtype {name!r} (float32, bfloat16, float16 or auto)") from None
 
@@ -64,19 +68,25 @@ def materialize(name: str, spec: dict[str, Any], outdir: str | Path) -> dict[str
     elif source == "local":
         path = Path(spec["id"]).resolve()
         if not (path / "config.json").exists():
-            raise ConfigError(f"models.{name}.id: {path} has no config.json (not a transformers checkpoint)")
+            raise ConfigError(
+                f"models.{name}.id: {path} has no config.json (not a transformers checkpoint)"
+            )
         info["path"] = str(path)
     elif source == "gguf_package":
         hf_dir = outdir / "hf"
         _gguf_package_to_dir(spec["id"], hf_dir, spec.get("chat_template"), spec.get("dtype"))
         info["path"] = str(hf_dir)
     else:
-        raise ConfigError(f"models.{name}.source: unknown source {source!r} (hub, local, gguf_package)")
+        raise ConfigError(
+            f"models.{name}.source: unknown source {source!r} (hub, local, gguf_package)"
+        )
     write_json(outdir / "model.json", info)
     return info
 
 
-def _gguf_package_to_dir(package: str, hf_dir: Path, chat_template: str | None, dtype: str | None) -> None:
+def _gguf_package_to_dir(
+    package: str, hf_dir: Path, chat_template: str | None, dtype: str | None
+) -> None:
     """De-quantize a pip-shipped GGUF into a plain transformers directory."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -137,7 +147,9 @@ def load_tokenizer(info: dict[str, Any]):
     return tok
 
 
-def load_model(info: dict[str, Any], *, quantization: str = "none", device: str = "auto", compute_dtype=None):
+def load_model(
+    info: dict[str, Any], *, quantization: str = "none", device: str = "auto", compute_dtype=None
+):
     """Load the causal LM with ``from_pretrained`` (hub id or local directory alike).
 
     ``quantization='nf4'`` loads 4-bit NF4 with double quantization (QLoRA); it needs CUDA

@@ -31,8 +31,8 @@ def collect(
 ) -> dict[str, str]:
     n: dict[str, str] = {"study": tex_escape(study)}
     for name, man in datasets.items():
-        n[f"data.{name}.n"] = f"{man['n_items']:,}"
-        for split, count in man["split_totals"].items():
+        n[f"data.{name}.n"] = f"{sum(man['totals'].values()):,}"
+        for split, count in man["totals"].items():
             n[f"data.{name}.{split}"] = f"{count:,}"
     for s in summaries:
         if s["group"] != "overall":
@@ -49,7 +49,11 @@ def collect(
     n["cmp.significant_holm"] = str(sum(1 for c in comparisons if c.get("p_holm", 1) < 0.05))
     for c in comparisons:
         key = f"cmp.{c['eval_set']}.{c['metric']}.{c['run_a']}.{c['run_b']}"
-        n[f"{key}.diff"] = f"{c['diff'] * (100 if c.get('binary') else 1):+.1f}" if c.get("binary") else f"{c['diff']:+.3f}"
+        n[f"{key}.diff"] = (
+            f"{c['diff'] * (100 if c.get('binary') else 1):+.1f}"
+            if c.get("binary")
+            else f"{c['diff']:+.3f}"
+        )
         n[f"{key}.ci"] = f"[{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}]"
         n[f"{key}.p"] = f"{c['p_primary']:.3f}"
         n[f"{key}.pholm"] = f"{c['p_holm']:.3f}"

@@ -32,6 +32,14 @@ def get_format(name: str) -> dict[str, Any]:
     return formats[name]
 
 
+def format_name(item: dict[str, Any], formats: dict[str, str] | None = None) -> str:
+    """The prompt format of ``item``: ``meta.format`` (set at prepare time), else by dataset."""
+    name = (item.get("meta") or {}).get("format") or (formats or {}).get(item["dataset"])
+    if name is None:
+        raise ConfigError(f"no prompt format for item {item['id']} (dataset {item['dataset']!r})")
+    return name
+
+
 def system_prompt(fmt: dict[str, Any]) -> str | None:
     key = fmt.get("system")
     return None if key is None else load_tasks()["system_prompts"][key]

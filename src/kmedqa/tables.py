@@ -37,7 +37,14 @@ def fmt_ci(ci: list[float] | None, digits: int = 3) -> str:
 
 def tex_escape(s: str) -> str:
     out = str(s)
-    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"), ("$", r"\$")):
+    for a, b in (
+        ("\\", r"\textbackslash{}"),
+        ("&", r"\&"),
+        ("%", r"\%"),
+        ("_", r"\_"),
+        ("#", r"\#"),
+        ("$", r"\$"),
+    ):
         out = out.replace(a, b)
     return out.replace("<", r"\textless{}").replace(">", r"\textgreater{}")
 
@@ -93,11 +100,29 @@ class Table:
 
 
 def lora_table(summaries: dict[str, dict[str, Any]]) -> Table:
-    t = Table("lora", "LoRA configuration (read from each training run)", ["run", "quantization", "r", "alpha", "dropout", "target modules", "bias"])
+    t = Table(
+        "lora",
+        "LoRA configuration (read from each training run)",
+        ["run", "quantization", "r", "alpha", "dropout", "target modules", "bias"],
+    )
     for name, s in summaries.items():
         lo = s["lora"]
-        quant = "NF4 + double quant (QLoRA)" if s["quantization"] == "nf4" else "none (LoRA on full-precision weights)"
-        t.rows.append([name, quant, lo["r"], lo["alpha"], lo.get("dropout"), ", ".join(lo["target_modules"]), lo.get("bias", "none")])
+        quant = (
+            "NF4 + double quant (QLoRA)"
+            if s["quantization"] == "nf4"
+            else "none (LoRA on full-precision weights)"
+        )
+        t.rows.append(
+            [
+                name,
+                quant,
+                lo["r"],
+                lo["alpha"],
+                lo.get("dropout"),
+                ", ".join(lo["target_modules"]),
+                lo.get("bias", "none"),
+            ]
+        )
     return t
 
 
@@ -120,7 +145,9 @@ HPARAMS = [
 
 def training_table(summaries: dict[str, dict[str, Any]]) -> Table:
     names = list(summaries)
-    t = Table("training", "Training hyperparameters and cost (read from each training run)", ["", *names])
+    t = Table(
+        "training", "Training hyperparameters and cost (read from each training run)", ["", *names]
+    )
     for key, label in HPARAMS:
         vals = [s["args"].get(key) for s in summaries.values()]
         if any(v is not None for v in vals):
@@ -143,12 +170,24 @@ def training_table(summaries: dict[str, dict[str, Any]]) -> Table:
         ("device", lambda s: f"{s['device']} ({s.get('device_name') or '?'})"),
     ]
     for label, get in extra:
-        t.rows.append([label, *[fmt(get(s), 2) if isinstance(get(s), float) else fmt(get(s)) for s in summaries.values()]])
+        t.rows.append(
+            [
+                label,
+                *[
+                    fmt(get(s), 2) if isinstance(get(s), float) else fmt(get(s))
+                    for s in summaries.values()
+                ],
+            ]
+        )
     return t
 
 
 def environment_table(env: dict[str, Any]) -> Table:
-    t = Table("environment", "Environment of the run (read from the machine that ran it)", ["component", "value"])
+    t = Table(
+        "environment",
+        "Environment of the run (read from the machine that ran it)",
+        ["component", "value"],
+    )
     for k, v in env.items():
         t.rows.append([k, fmt(v)])
     return t
@@ -165,16 +204,48 @@ def _run_order(run: str) -> tuple:
 
 def main_results_table(summaries: list[dict[str, Any]], note: str) -> Table:
     """The essential-medical study's Table 4, both ROUGE variants side by side, plus MCQ accuracy."""
-    cols = ["eval set", "type", "run", "n", "R-1 paper", "R-2 paper", "R-L paper", "R-1 ko", "R-2 ko", "R-L ko", "MCQ acc."]
-    t = Table("main_results", "ROUGE (rouge-score default tokenizer = paper; Korean morphemes = ko) and MCQ accuracy (strict) by question type", cols, align="lllr" + "r" * 7)
+    cols = [
+        "eval set",
+        "type",
+        "run",
+        "n",
+        "R-1 paper",
+        "R-2 paper",
+        "R-L paper",
+        "R-1 ko",
+        "R-2 ko",
+        "R-L ko",
+        "MCQ acc.",
+    ]
+    t = Table(
+        "main_results",
+        "ROUGE (rouge-score default tokenizer = paper; Korean morphemes = ko) and MCQ accuracy (strict) by question type",
+        cols,
+        align="lllr" + "r" * 7,
+    )
     rows = [s for s in summaries if s["group"] in ("overall", "q_type")]
     for es in sorted({s["eval_set"] for s in rows}):
-        labels = ["overall"] + [q for q in Q_TYPES if any(s.get("q_type") == q for s in rows if s["eval_set"] == es)]
+        labels = ["overall"] + [
+            q for q in Q_TYPES if any(s.get("q_type") == q for s in rows if s["eval_set"] == es)
+        ]
         for lab in labels:
-            for s in sorted((s for s in rows if s["eval_set"] == es), key=lambda s: _run_order(s["run"])):
-                if (lab == "overall") != (s["group"] == "overall") or (lab != "overall" and s.get("q_type") != lab):
+            for s in sorted(
+                (s for s in rows if s["eval_set"] == es), key=lambda s: _run_order(s["run"])
+            ):
+                if (lab == "overall") != (s["group"] == "overall") or (
+                    lab != "overall" and s.get("q_type") != lab
+                ):
                     continue
-                t.rows.append([es, "전체" if lab == "overall" else lab, s["run"], s["n"], *[s.get(c) for c in ROUGE_COLS], s.get("mcq_strict")])
+                t.rows.append(
+                    [
+                        es,
+                        "전체" if lab == "overall" else lab,
+                        s["run"],
+                        s["n"],
+                        *[s.get(c) for c in ROUGE_COLS],
+                        s.get("mcq_strict"),
+                    ]
+                )
     t.notes.append(note)
     return t
 
@@ -186,10 +257,25 @@ def mcq_table(summaries: list[dict[str, Any]]) -> Table:
         ["eval set", "run", "n MCQ", "strict", "lenient", "lenient − strict", "format ok"],
         align="llrrrrr",
     )
-    for s in sorted((s for s in summaries if s["group"] == "overall" and s.get("n_mcq_strict")), key=lambda s: (s["eval_set"], _run_order(s["run"]))):
+    for s in sorted(
+        (s for s in summaries if s["group"] == "overall" and s.get("n_mcq_strict")),
+        key=lambda s: (s["eval_set"], _run_order(s["run"])),
+    ):
         gap = None if s.get("mcq_lenient") is None else s["mcq_lenient"] - s["mcq_strict"]
-        t.rows.append([s["eval_set"], s["run"], s["n_mcq_strict"], s["mcq_strict"], s.get("mcq_lenient"), gap, s.get("format_ok")])
-    t.notes.append("A base model that knows the answer but not the format scores low on strict and format ok, not on lenient.")
+        t.rows.append(
+            [
+                s["eval_set"],
+                s["run"],
+                s["n_mcq_strict"],
+                s["mcq_strict"],
+                s.get("mcq_lenient"),
+                gap,
+                s.get("format_ok"),
+            ]
+        )
+    t.notes.append(
+        "A base model that knows the answer but not the format scores low on strict and format ok, not on lenient."
+    )
     return t
 
 
@@ -204,7 +290,16 @@ def code_switching_table(scores: dict[tuple[str, str], list[dict[str, Any]]]) ->
         hg = [r["lang_hangul_ratio"] for r in rows if r.get("lang_hangul_ratio") is not None]
         hn = [r["lang_han_ratio"] for r in rows if r.get("lang_han_ratio") is not None]
         any_han = sum(1 for x in hn if x > 0)
-        t.rows.append([es, run, len(rows), sum(hg) / len(hg) if hg else None, sum(hn) / len(hn) if hn else None, f"{any_han} ({any_han / len(rows):.1%})" if rows else "–"])
+        t.rows.append(
+            [
+                es,
+                run,
+                len(rows),
+                sum(hg) / len(hg) if hg else None,
+                sum(hn) / len(hn) if hn else None,
+                f"{any_han} ({any_han / len(rows):.1%})" if rows else "–",
+            ]
+        )
     return t
 
 
@@ -212,12 +307,40 @@ def significance_table(comparisons: list[dict[str, Any]]) -> Table:
     t = Table(
         "significance",
         "Paired comparisons (B − A): 95% paired bootstrap CI, exact McNemar (0/1 metrics) or sign-flip permutation p, Holm-adjusted within eval set × metric",
-        ["eval set", "metric", "A", "B", "n", "mean A", "mean B", "B − A", "95% CI", "test", "p", "p (Holm)"],
+        [
+            "eval set",
+            "metric",
+            "A",
+            "B",
+            "n",
+            "mean A",
+            "mean B",
+            "B − A",
+            "95% CI",
+            "test",
+            "p",
+            "p (Holm)",
+        ],
         align="llllrrrrlrrr",
     )
-    for c in sorted(comparisons, key=lambda c: (c["eval_set"], c["metric"], c["run_a"], c["run_b"])):
+    for c in sorted(
+        comparisons, key=lambda c: (c["eval_set"], c["metric"], c["run_a"], c["run_b"])
+    ):
         t.rows.append(
-            [c["eval_set"], c["metric"], c["run_a"], c["run_b"], c["n"], c["mean_a"], c["mean_b"], f"{c['diff']:+.3f}", fmt_ci(c["ci"]), c.get("primary_test", ""), fmt_p(c.get("p_primary")), fmt_p(c.get("p_holm"))]
+            [
+                c["eval_set"],
+                c["metric"],
+                c["run_a"],
+                c["run_b"],
+                c["n"],
+                c["mean_a"],
+                c["mean_b"],
+                f"{c['diff']:+.3f}",
+                fmt_ci(c["ci"]),
+                c.get("primary_test", ""),
+                fmt_p(c.get("p_primary")),
+                fmt_p(c.get("p_holm")),
+            ]
         )
     if not comparisons:
         t.notes.append("No pairs of runs to compare in this config.")
@@ -236,16 +359,47 @@ def three_pp_table(p3: dict[str, Any]) -> Table:
         ["unpaired two-proportion z-test, p", fmt_p(u["p_z"])],
         ["Fisher's exact test (unpaired), p", fmt_p(u["p_fisher"])],
         ["discordant pairs consistent with the totals", f"{pr['d_min']}–{pr['d_max']}"],
-        [f"exact McNemar p, smallest (n10={pr['p_min_at']['n10']}, n01={pr['p_min_at']['n01']})", fmt_p(pr["p_min"])],
-        [f"exact McNemar p, largest (n10={pr['p_max_at']['n10']}, n01={pr['p_max_at']['n01']})", fmt_p(pr["p_max"])],
+        [
+            f"exact McNemar p, smallest (n10={pr['p_min_at']['n10']}, n01={pr['p_min_at']['n01']})",
+            fmt_p(pr["p_min"]),
+        ],
+        [
+            f"exact McNemar p, largest (n10={pr['p_max_at']['n10']}, n01={pr['p_max_at']['n01']})",
+            fmt_p(pr["p_max"]),
+        ],
         ["configurations with p < 0.05", f"{pr['n_significant']}"],
     ]
     for r in pr["at_p_disc"]:
-        t.rows.append([f"exact McNemar p at discordance {r['p_disc']:.0%} (n10={r['n10']}, n01={r['n01']})", fmt_p(r["p_mcnemar"])])
+        t.rows.append(
+            [
+                f"exact McNemar p at discordance {r['p_disc']:.0%} (n10={r['n10']}, n01={r['n01']})",
+                fmt_p(r["p_mcnemar"]),
+            ]
+        )
     for r in p3["required_n"]["paired"]:
-        t.rows.append([f"items needed for +3.0%p at 80% power (paired, discordance {r['p_disc']:.0%})", f"{r['n']:,}"])
-    t.rows.append(["items needed per group for +3.0%p (unpaired)", f"{p3['required_n']['unpaired_per_group']:,}"])
+        t.rows.append(
+            [
+                f"items needed for +3.0%p at 80% power (paired, discordance {r['p_disc']:.0%})",
+                f"{r['n']:,}",
+            ]
+        )
+    t.rows.append(
+        [
+            "items needed per group for +3.0%p (unpaired)",
+            f"{p3['required_n']['unpaired_per_group']:,}",
+        ]
+    )
     for r in p3["mde_at_n"]["paired"]:
-        t.rows.append([f"smallest detectable difference with 200 items (paired, discordance {r['p_disc']:.0%})", f"{r['mde'] * 100:.1f}%p"])
-    t.rows.append(["smallest detectable difference with 200 items per group (unpaired)", f"{p3['mde_at_n']['unpaired'] * 100:.1f}%p"])
+        t.rows.append(
+            [
+                f"smallest detectable difference with 200 items (paired, discordance {r['p_disc']:.0%})",
+                f"{r['mde'] * 100:.1f}%p",
+            ]
+        )
+    t.rows.append(
+        [
+            "smallest detectable difference with 200 items per group (unpaired)",
+            f"{p3['mde_at_n']['unpaired'] * 100:.1f}%p",
+        ]
+    )
     return t

@@ -24,7 +24,7 @@ from typing import Any
 from .chat import fit_messages
 from .errors import ConfigError
 from .io import write_json
-from .prompts import build_messages, get_format, target_text
+from .prompts import build_messages, format_name, get_format, target_text
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def to_prompt_completion(
     """
     records = []
     for item in items:
-        fmt = get_format(formats[item["dataset"]])
+        fmt = get_format(format_name(item, formats))
         prompt = build_messages(item, fmt)
         if tok is not None:
             prompt = fit_messages(prompt, tok, template_kwargs)
@@ -70,7 +70,9 @@ def sft_config(args: dict[str, Any], *, output_dir: str, device: str, seed: int)
         raise ConfigError(f"training.args: unknown SFTConfig option(s): {', '.join(unknown)}")
     if device == "cpu":
         if kwargs.get("bf16") or kwargs.get("fp16"):
-            raise ConfigError("training.args: bf16/fp16 mixed precision needs a GPU; set bf16: false for CPU")
+            raise ConfigError(
+                "training.args: bf16/fp16 mixed precision needs a GPU; set bf16: false for CPU"
+            )
         kwargs.update(use_cpu=True, bf16=False, fp16=False)
     kwargs.setdefault("report_to", "none")
     kwargs.setdefault("save_strategy", "steps")
@@ -148,7 +150,9 @@ def train(
     quant = training.get("quantization", "none")
     device = resolve_device(training.get("device", "auto"))
     if quant == "nf4" and device != "cuda":
-        raise ConfigError("training.quantization: nf4 needs CUDA; set training.device: auto on a GPU machine")
+        raise ConfigError(
+            "training.quantization: nf4 needs CUDA; set training.device: auto on a GPU machine"
+        )
     model = load_model(info, quantization=quant, device=device)
     tok = load_tokenizer(info)
     args = dict(training.get("args", {}))
@@ -167,7 +171,9 @@ def train(
     )
     tkw = info.get("spec", {}).get("chat_template_kwargs")
     train_ds = Dataset.from_list(to_prompt_completion(train_items, formats, tok, tkw))
-    val_ds = Dataset.from_list(to_prompt_completion(val_items, formats, tok, tkw)) if val_items else None
+    val_ds = (
+        Dataset.from_list(to_prompt_completion(val_items, formats, tok, tkw)) if val_items else None
+    )
     if val_ds is None:
         args["eval_strategy"] = "no"
     cfg = sft_config(args, output_dir=checkpoint_dir, device=device, seed=seed)
@@ -179,7 +185,11 @@ def train(
             if not logs:
                 return
             row = {"step": state.global_step, "epoch": logs.get("epoch", state.epoch)}
-            for key, col in (("loss", "train_loss"), ("eval_loss", "val_loss"), ("learning_rate", "lr")):
+            for key, col in (
+                ("loss", "train_loss"),
+                ("eval_loss", "val_loss"),
+                ("learning_rate", "lr"),
+            ):
                 if key in logs:
                     row[col] = logs[key]
             if len(row) > 2:
@@ -205,7 +215,13 @@ def train(
     wall = time.time() - t0
     if val_ds is not None:
         metrics = trainer.evaluate()
-        rows.append({"step": trainer.state.global_step, "epoch": trainer.state.epoch, "val_loss": metrics["eval_loss"]})
+        rows.append(
+            {
+                "step": trainer.state.global_step,
+                "epoch": trainer.state.epoch,
+                "val_loss": metrics["eval_loss"],
+            }
+        )
     trainer.model.save_pretrained(adapter_dir)
     tok.save_pretrained(adapter_dir)
     _write_loss_csv(loss_csv, rows)
@@ -215,7 +231,9 @@ def train(
         "model_path": info["path"],
         "quantization": quant,
         "device": device,
-        "device_name": torch.cuda.get_device_name() if device == "cuda" else platform.processor() or platform.machine(),
+        "device_name": torch.cuda.get_device_name()
+        if device == "cuda"
+        else platform.processor() or platform.machine(),
         "lora": lora,
         "args": {k: v for k, v in args.items()},
         "seed": seed,
@@ -245,7 +263,11 @@ def _history_rows(state_json: Path) -> list[dict[str, Any]]:
     rows = []
     for logs in hist:
         row = {"step": logs.get("step"), "epoch": logs.get("epoch")}
-        for key, col in (("loss", "train_loss"), ("eval_loss", "val_loss"), ("learning_rate", "lr")):
+        for key, col in (
+            ("loss", "train_loss"),
+            ("eval_loss", "val_loss"),
+            ("learning_rate", "lr"),
+        ):
             if key in logs:
                 row[col] = logs[key]
         if len(row) > 2:

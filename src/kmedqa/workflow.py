@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -24,7 +25,10 @@ def validate_config(config: dict[str, Any], schema_path: str) -> None:
     with open(schema_path, encoding="utf-8") as fh:
         schema = yaml.safe_load(fh)
     validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    errors = sorted(
+        validator.iter_errors(config),
+        key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))),
+    )
     if errors:
         err = errors[0]
         where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
@@ -47,9 +51,13 @@ def check_config(config: dict[str, Any]) -> None:
                 raise ConfigError(f"train_sets.{name}: unknown dataset {d!r}")
     for es_name, es in config["evaluation"]["eval_sets"].items():
         if es["dataset"] not in datasets:
-            raise ConfigError(f"evaluation.eval_sets.{es_name}.dataset: unknown dataset {es['dataset']!r}")
+            raise ConfigError(
+                f"evaluation.eval_sets.{es_name}.dataset: unknown dataset {es['dataset']!r}"
+            )
         if es.get("shots_from") and es["shots_from"] not in datasets:
-            raise ConfigError(f"evaluation.eval_sets.{es_name}.shots_from: unknown dataset {es['shots_from']!r}")
+            raise ConfigError(
+                f"evaluation.eval_sets.{es_name}.shots_from: unknown dataset {es['shots_from']!r}"
+            )
     for model, variants in config["runs"].items():
         if model not in config["models"]:
             raise ConfigError(f"runs.{model}: unknown model (not in models)")
@@ -94,6 +102,7 @@ def run_script(snakemake, main: Callable[[Any], Any]) -> None:
     log_path = snakemake.log[0] if len(snakemake.log) else None
     console = sys.stderr
     with _log_to(log_path):
+        logging.getLogger("fontTools").setLevel(logging.WARNING)
         try:
             main(snakemake)
         except KmedqaError as err:
@@ -101,3 +110,6 @@ def run_script(snakemake, main: Callable[[Any], Any]) -> None:
             print(msg, file=sys.stderr)
             print(msg, file=console)
             raise SystemExit(1) from None
+        except Exception:  # a bug, not bad input: keep the traceback in the log
+            traceback.print_exc(file=sys.stderr)
+            raise
