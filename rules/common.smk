@@ -13,6 +13,7 @@ DATASETS = config["datasets"]
 EVAL_SETS = config["evaluation"]["eval_sets"]
 RUNS = [(m, v) for m, variants in config["runs"].items() for v in variants]
 TRAININGS = sorted({(m, v[3:]) for m, v in RUNS if v.startswith("ft-")})
+TRAIN_SET_NAMES = sorted({t for _, t in TRAININGS})
 FORMATS = {name: ds["format"] for name, ds in DATASETS.items()}
 
 
@@ -81,6 +82,7 @@ def all_targets():
     ]
     if TRAININGS:
         targets.append(f"{PAPER}/tables/training.md")
+        targets.append(f"{PAPER}/tables/decontamination.md")
     if JUDGE_EVAL_SETS:
         targets.append(f"{PAPER}/tables/judge.md")
     return targets

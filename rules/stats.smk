@@ -29,3 +29,25 @@ rule power:
         "../envs/eval.yaml"
     script:
         "../scripts/power.py"
+
+
+rule decontamination:
+    input:
+        train=[
+            split_file(d, "train")
+            for t in TRAIN_SET_NAMES
+            for d in config["train_sets"][t]
+        ],
+        evals=[eval_items_file(e) for e in EVAL_SETS],
+    output:
+        report=f"{RESULTS}/stats/decontamination.json",
+        tables=tex_md("decontamination"),
+    log:
+        f"{RESULTS}/logs/decontamination.log",
+    conda:
+        "../envs/eval.yaml"
+    params:
+        train_sets={t: config["train_sets"][t] for t in TRAIN_SET_NAMES},
+        eval_sets=list(EVAL_SETS),
+    script:
+        "../scripts/decontamination.py"

@@ -201,3 +201,40 @@ def test_bad_raw_data_stops_before_anything_downstream(repo_root, tiny_model_dir
     assert "Traceback" not in log
     assert not (tmp_path / "results/data/aihub_demo/train.jsonl").exists()
     assert not (tmp_path / "results/train").exists()
+
+
+def test_clinical_notes_pipeline_on_real_mts_dialog(repo_root, tiny_model_dir, tmp_path):
+    """experiments/clinical_notes_demo.yaml end to end (tiny model in place of Gemma 3 270M)."""
+    mts = repo_root.parent / "shared" / "data" / "mts-dialog"
+    if not mts.is_dir():
+        pytest.skip(f"MTS-Dialog not found at {mts}")
+    cfg = yaml.safe_load(
+        (repo_root / "experiments" / "clinical_notes_demo.yaml").read_text(encoding="utf-8")
+    )
+    cfg["datasets"]["mts"]["path"] = str(mts)
+    cfg["datasets"]["mts"]["sample"]["n"] = 6
+    cfg["models"] = {
+        "tiny": {
+            "source": "local",
+            "id": str(tiny_model_dir),
+            "chat_template": "gemma",
+            "dtype": "float32",
+        }
+    }
+    cfg["runs"] = {"tiny": cfg["runs"].pop("gemma3-270m")}
+    cfg["training"]["args"].update(max_steps=2, save_steps=2)
+    cfg["compare"]["resamples"] = 500
+    proc = snakemake(repo_root, tmp_path, cfg)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    manifest = json.loads((tmp_path / "results/data/mts/manifest.json").read_text())
+    assert manifest["totals"] == {"train": 1201, "val": 100, "test": 200}
+    scores = [
+        json.loads(line)
+        for line in (tmp_path / "results/scores/tiny/ft-mts/mts-test-sample24.jsonl").open()
+    ]
+    assert len(scores) == 6 and all(s["section_correct"] in (0, 1) for s in scores)
+    assert (tmp_path / "paper/tables/decontamination.md").read_text(encoding="utf-8").count(
+        "mts"
+    ) >= 2
+    comps = json.loads((tmp_path / "results/stats/compare/mts-test-sample24.json").read_text())
+    assert {c["metric"] for c in comps} >= {"section_correct", "summary_rougeL_ko"}

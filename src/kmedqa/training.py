@@ -213,8 +213,9 @@ def train(
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=resume)
     wall = time.time() - t0
-    if val_ds is not None:
-        metrics = trainer.evaluate()
+    evaluated_last = any(r.get("step") == trainer.state.global_step and "val_loss" in r for r in rows)
+    if val_ds is not None and cfg.eval_strategy != "no" and not evaluated_last:
+        metrics = trainer.evaluate()  # the validation loss at the end of training
         rows.append(
             {
                 "step": trainer.state.global_step,
