@@ -37,6 +37,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .tables import tex_escape
+
 NGRAM = 13
 NEAR_DUP_THRESHOLD = 0.8
 SHINGLE = 5
@@ -239,22 +241,6 @@ def _ngram_of(reports: Mapping[tuple[str, str], Mapping[str, Any]]) -> int:
     return ns.pop() if len(ns) == 1 else NGRAM
 
 
-def _tex_escape(text: str) -> str:
-    repl = {
-        "\\": r"\textbackslash{}",
-        "&": r"\&",
-        "%": r"\%",
-        "$": r"\$",
-        "#": r"\#",
-        "_": r"\_",
-        "{": r"\{",
-        "}": r"\}",
-        "~": r"\textasciitilde{}",
-        "^": r"\textasciicircum{}",
-    }
-    return "".join(repl.get(ch, ch) for ch in text)
-
-
 def make_table(reports: Mapping[tuple[str, str], Mapping[str, Any]]) -> tuple[str, str]:
     """Render ``{(train_name, eval_name): report}`` as ``(markdown, latex)`` tables.
 
@@ -269,9 +255,9 @@ def make_table(reports: Mapping[tuple[str, str], Mapping[str, Any]]) -> tuple[st
     tex = [
         r"\begin{tabular}{llrrrrr}",
         r"\toprule",
-        " & ".join(_tex_escape(h) for h in head) + r" \\",
+        " & ".join(tex_escape(h) for h in head) + r" \\",
         r"\midrule",
     ]
-    tex += [" & ".join(_tex_escape(c).replace("–", "--") for c in r) + r" \\" for r in rows]
+    tex += [" & ".join(tex_escape(c).replace("–", "--") for c in r) + r" \\" for r in rows]
     tex += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(md) + "\n", "\n".join(tex) + "\n"

@@ -101,6 +101,63 @@ def cut_at_stop(text: str, stops: list[str]) -> str:
     return text[:cut]
 
 
+PREFIX_MIN_TOKENS = 16
+
+
+def common_prefix_len(seqs: list[list[int]]) -> int:
+    """Length of the longest token prefix that every sequence of ``seqs`` starts with."""
+    first, n = seqs[0], min(len(s) for s in seqs)
+    for j in range(n):
+        t = first[j]
+        if any(s[j] != t for s in seqs):
+            return j
+    return n
+
+
+def shared_prefix_len(model, seqs: list[list[int]], budget: int) -> int:
+    """How many leading prompt tokens a batch can prefill once for all its rows (0: none).
+
+    The rows are laid out ``prefix | padding | rest`` instead of ``padding | prompt``; the
+    prefix's key/value cache is computed once and repeated over the batch, and position
+    ids follow the attention mask, so each row sees exactly its own prompt. Used only
+    where that layout is exact: a decoder-only model on sdpa or eager attention, a
+    dynamic cache, and no sliding window shorter than the whole sequence (a window is
+    measured in cache slots, which the padding in the middle would stretch).
+    """
+    if len(seqs) < 2:
+        return 0
+    cfg = model.config
+    if getattr(cfg, "is_encoder_decoder", False) or model.generation_config.cache_implementation is not None:
+        return 0
+    if getattr(cfg, "_attn_implementation", None) not in ("sdpa", "eager"):
+        return 0
+    text_cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
+    p = min(common_prefix_len(seqs), min(len(s) for s in seqs) - 1)  # every row feeds >= 1 token
+    if p < PREFIX_MIN_TOKENS:
+        return 0
+    total = p + max(len(s) - p for s in seqs) + budget
+    for key in ("sliding_window", "attention_chunk_size"):
+        window = getattr(text_cfg, key, None)
+        if window is not None and total >= window:
+            return 0
+    return p
+
+
+def _prefill_prefix(model, prefix: list[int], n_rows: int, dev):
+    """The key/value cache of ``prefix``, computed once and repeated for ``n_rows`` rows."""
+    import inspect
+
+    import torch
+
+    fwd = getattr(model, "get_base_model", lambda: model)().forward
+    kw = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(fwd).parameters else {}
+    ids = torch.tensor([prefix], dtype=torch.long, device=dev)
+    out = model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True, **kw)
+    cache = out.past_key_values
+    cache.batch_repeat_interleave(n_rows)
+    return cache
+
+
 def cache_key(info: dict[str, Any], adapter_sha: str | None, settings: dict[str, Any]) -> str:
     ident = {
         "model": info["path"],
@@ -143,6 +200,7 @@ def generate(
     k: int = 0,
     shots_seed: int = 0,
     progress: bool = True,
+    share_prefix: bool = True,
     model=None,
     tokenizer=None,
 ) -> dict[str, Any]:
@@ -152,6 +210,11 @@ def generate(
     one is named) and tokenizer of ``model_json`` to use instead of loading them (the
     benchmark shares one model between the engine and a naive loop). ``model_json`` and
     ``adapter_dir`` still key the cache.
+
+    ``share_prefix``: prefill the prompt prefix that all rows of a batch share (a system
+    prompt, say) once per batch instead of once per row (see :func:`shared_prefix_len`).
+    It changes how the numbers are summed, not what is computed, so it is part of the
+    cache key.
     """
     import torch
 
@@ -166,6 +229,8 @@ def generate(
     )
     enc = [tok(p["text"], add_special_tokens=False)["input_ids"] for p in prompts]
     settings = {"do_sample": False, "batch_size": batch_size, "merge_adapter": merge_adapter}
+    if share_prefix:
+        settings["share_prefix"] = PREFIX_MIN_TOKENS
     adapter_sha = sha256_tree(adapter_dir)[:16] if adapter_dir else None
     cache_path = Path(cache_dir) / f"{cache_key(info, adapter_sha, settings)}.jsonl"
     cache_path.parent.mkdir(parents=True, exist_ok=True)
@@ -173,7 +238,7 @@ def generate(
     plan = batch_plan(prompts, [len(e) for e in enc], batch_size)
     todo = [b for b in plan if not all((prompts[i]["id"], prompts[i]["prompt_sha"]) in done for i in b)]
     n_cached = len(items) - sum(len(b) for b in todo)
-    stats = {"n_items": len(items), "n_batches": len(plan), "n_cached": n_cached, "n_generated": 0, "new_tokens": 0, "cache": str(cache_path)}
+    stats = {"n_items": len(items), "n_batches": len(plan), "n_cached": n_cached, "n_generated": 0, "new_tokens": 0, "prefix_tokens_shared": 0, "cache": str(cache_path)}
     t0 = time.time()
     if todo:
         if model is None:
@@ -192,14 +257,21 @@ def generate(
         with cache_path.open("a", encoding="utf-8") as cache_fh:
             for batch in todo:
                 seqs = [enc[i] for i in batch]
-                width = max(len(s) for s in seqs)
+                budget = prompts[batch[0]]["max_new_tokens"]
+                p = shared_prefix_len(model, seqs, budget) if share_prefix else 0
+                width = p + max(len(s) - p for s in seqs)
                 input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
                 attn = torch.zeros((len(seqs), width), dtype=torch.long)
-                for r, s in enumerate(seqs):
-                    input_ids[r, width - len(s) :] = torch.tensor(s)
-                    attn[r, width - len(s) :] = 1
-                budget = prompts[batch[0]]["max_new_tokens"]
+                for r, s in enumerate(seqs):  # prefix (if shared) | left padding | rest of the prompt
+                    input_ids[r, :p] = torch.tensor(s[:p], dtype=torch.long)
+                    attn[r, :p] = 1
+                    input_ids[r, width - (len(s) - p) :] = torch.tensor(s[p:], dtype=torch.long)
+                    attn[r, width - (len(s) - p) :] = 1
+                extra = {}
                 with torch.inference_mode():
+                    if p:
+                        extra["past_key_values"] = _prefill_prefix(model, seqs[0][:p], len(seqs), dev)
+                        stats["prefix_tokens_shared"] += p * (len(seqs) - 1)
                     out = model.generate(
                         input_ids=input_ids.to(dev),
                         attention_mask=attn.to(dev),
@@ -207,6 +279,7 @@ def generate(
                         max_new_tokens=budget,
                         eos_token_id=stops,
                         pad_token_id=pad_id,
+                        **extra,
                     )
                 lines = []
                 for r, i in enumerate(batch):

@@ -182,17 +182,8 @@ def train(
 
     class LossLog(TrainerCallback):
         def on_log(self, a, state, control, logs=None, **kw):
-            if not logs:
-                return
-            row = {"step": state.global_step, "epoch": logs.get("epoch", state.epoch)}
-            for key, col in (
-                ("loss", "train_loss"),
-                ("eval_loss", "val_loss"),
-                ("learning_rate", "lr"),
-            ):
-                if key in logs:
-                    row[col] = logs[key]
-            if len(row) > 2:
+            row = _loss_row(logs or {}, state.global_step, state.epoch)
+            if row:
                 rows.append(row)
 
     trainer = SFTTrainer(
@@ -213,7 +204,9 @@ def train(
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=resume)
     wall = time.time() - t0
-    evaluated_last = any(r.get("step") == trainer.state.global_step and "val_loss" in r for r in rows)
+    evaluated_last = any(
+        r.get("step") == trainer.state.global_step and "val_loss" in r for r in rows
+    )
     if val_ds is not None and cfg.eval_strategy != "no" and not evaluated_last:
         metrics = trainer.evaluate()  # the validation loss at the end of training
         rows.append(
@@ -257,23 +250,22 @@ def train(
     return summary
 
 
+LOSS_KEYS = (("loss", "train_loss"), ("eval_loss", "val_loss"), ("learning_rate", "lr"))
+
+
+def _loss_row(logs: dict[str, Any], step: int | None, epoch: float | None) -> dict[str, Any] | None:
+    """One loss-log row from a trainer log entry, or None if it has no loss."""
+    row = {"step": logs.get("step", step), "epoch": logs.get("epoch", epoch)}
+    row.update({col: logs[key] for key, col in LOSS_KEYS if key in logs})
+    return row if len(row) > 2 else None
+
+
 def _history_rows(state_json: Path) -> list[dict[str, Any]]:
+    """The loss rows of a checkpoint's log history (a resumed run keeps its curve)."""
     import json
 
     hist = json.loads(state_json.read_text())["log_history"]
-    rows = []
-    for logs in hist:
-        row = {"step": logs.get("step"), "epoch": logs.get("epoch")}
-        for key, col in (
-            ("loss", "train_loss"),
-            ("eval_loss", "val_loss"),
-            ("learning_rate", "lr"),
-        ):
-            if key in logs:
-                row[col] = logs[key]
-        if len(row) > 2:
-            rows.append(row)
-    return rows
+    return [r for r in (_loss_row(logs, None, None) for logs in hist) if r]
 
 
 def _write_loss_csv(path: str, rows: list[dict[str, Any]]) -> None:

@@ -27,32 +27,12 @@ from typing import Any
 
 from ..errors import InputError
 from ..items import make_item
+from ..metrics.sections import SECTION_CODES as _SECTION_CODES
 
 DATASET = "mtsdialog"
 
-#: The 20 normalized section headers of MTS-Dialog (README order).
-SECTION_CODES = (
-    "fam/sochx",
-    "genhx",
-    "pastmedicalhx",
-    "cc",
-    "pastsurgical",
-    "allergy",
-    "ros",
-    "medications",
-    "assessment",
-    "exam",
-    "diagnosis",
-    "disposition",
-    "plan",
-    "edcourse",
-    "immunizations",
-    "imaging",
-    "gynhx",
-    "procedures",
-    "other_history",
-    "labs",
-)
+#: The 20 normalized section headers of MTS-Dialog (README order), shared with scoring.
+SECTION_CODES = _SECTION_CODES
 
 #: File name -> split, for the released files.
 SPLIT_FILES = {

@@ -14,24 +14,10 @@ from typing import Any
 
 from ..errors import InputError
 from ..stats import paired_bootstrap
+from ..tables import tex_escape
 from .rubric import DEFAULT_RUBRIC, Rubric, load_rubric
 
-_LATEX_SPECIAL = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-}
-
-
-def latex_escape(text: str) -> str:
-    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
+latex_escape = tex_escape  # one escaper for every table of the paper
 
 
 def _fmt(x: float | None, signed: bool = False) -> str:
