@@ -7,6 +7,8 @@ rule demo_data:
         kormedmcqa=f"{RESULTS}/raw/demo/kormedmcqa/doctor.csv",
     log:
         f"{RESULTS}/logs/demo_data.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/demo_data.tsv"
     conda:
         "../envs/data.yaml"
     params:
@@ -22,6 +24,8 @@ rule prepare:
         f"{RESULTS}/data/{{dataset}}/items.jsonl",
     log:
         f"{RESULTS}/logs/prepare/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/prepare/{{dataset}}.tsv"
     conda:
         "../envs/data.yaml"
     params:

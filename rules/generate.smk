@@ -8,6 +8,8 @@ rule generate:
         f"{RESULTS}/generations/{{model}}/{{variant}}/{{eval_set}}.jsonl",
     log:
         f"{RESULTS}/logs/generate/{{model}}/{{variant}}/{{eval_set}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/generate/{{model}}/{{variant}}/{{eval_set}}.tsv"
     conda:
         "../envs/torch.yaml"
     threads: workflow.cores

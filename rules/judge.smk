@@ -9,6 +9,8 @@ rule judge:
         summary=f"{RESULTS}/judge/{{eval_set}}.summary.json",
     log:
         f"{RESULTS}/logs/judge/{{eval_set}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/judge/{{eval_set}}.tsv"
     conda:
         "../envs/eval.yaml"
     params:

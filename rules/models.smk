@@ -6,6 +6,8 @@ rule materialize:
         f"{RESULTS}/models/{{model}}/model.json",
     log:
         f"{RESULTS}/logs/materialize/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/materialize/{{model}}.tsv"
     conda:
         "../envs/torch.yaml"
     resources:

@@ -10,6 +10,8 @@ rule score:
         summary=f"{RESULTS}/scores/{{model}}/{{variant}}/{{eval_set}}.summary.json",
     log:
         f"{RESULTS}/logs/score/{{model}}/{{variant}}/{{eval_set}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/score/{{model}}/{{variant}}/{{eval_set}}.tsv"
     conda:
         "../envs/eval.yaml"
     params:

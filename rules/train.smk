@@ -11,6 +11,8 @@ rule train:
         summary=f"{RESULTS}/train/{{model}}/{{train_set}}/summary.json",
     log:
         f"{RESULTS}/logs/train/{{model}}/{{train_set}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train/{{model}}/{{train_set}}.tsv"
     conda:
         "../envs/torch.yaml"
     threads: workflow.cores
