@@ -21,7 +21,8 @@ rule prepare:
     input:
         raw_input,
     output:
-        f"{RESULTS}/data/{{dataset}}/items.jsonl",
+        items=f"{RESULTS}/data/{{dataset}}/items.jsonl",
+        report=f"{RESULTS}/data/{{dataset}}/prepare.json",
     log:
         f"{RESULTS}/logs/prepare/{{dataset}}.log",
     benchmark:

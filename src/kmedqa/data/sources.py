@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,13 @@ def _is_hub_id(spec: dict[str, Any]) -> bool:
 
 def load_dataset_spec(
     name: str, spec: dict[str, Any], inputs: list[str] | None = None
-) -> list[dict[str, Any]]:
-    """Normalized items of one declared dataset (``inputs``: upstream files, for ``merge``)."""
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Normalized items of one declared dataset and a report of what was read.
+
+    ``inputs``: the upstream items files, for ``merge``; its report holds the per-source
+    counts and the duplicates dropped.
+    """
+    report: dict[str, Any] = {"dataset": name, "loader": spec["loader"], "path": spec["path"]}
     loader = spec["loader"]
     path = spec["path"]
     if (
@@ -55,14 +61,22 @@ def load_dataset_spec(
         sources = spec.get("sources") or []
         if len(sources) != len(inputs or []):
             raise ConfigError(f"datasets.{name}: merge needs one items file per source")
-        items, _ = merge_sources([(s, read_items(f)) for s, f in zip(sources, inputs, strict=True)])
+        items, report["merge"] = merge_sources(
+            [(s, read_items(f)) for s, f in zip(sources, inputs, strict=True)]
+        )
     else:
         raise ConfigError(f"datasets.{name}.loader: unknown loader {loader!r}")
+    report["n_loaded"] = len(items)
     if spec.get("source_split"):  # e.g. AI Hub's Training labels only
         items = [it for it in items if it["meta"].get("source_split") == spec["source_split"]]
+        report["source_split"] = spec["source_split"]
     if not items:
         raise ConfigError(f"datasets.{name}: the loader found no items in {path}")
     for it in items:  # the prompt format travels with the item (training, generation, scoring)
         it["meta"].setdefault("format", spec["format"])  # merged items keep their own
         it["meta"].setdefault("config_dataset", name)
-    return items
+    report["n_items"] = len(items)
+    report["per_source"] = dict(
+        sorted(Counter(it["meta"].get("source") or it["dataset"] for it in items).items())
+    )
+    return items, report

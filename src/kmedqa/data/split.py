@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -317,6 +317,16 @@ def write_split(
         "input": {"n_items": len(items), "sha256": items_sha256(items)},
         "sources": sorted({_label(it["dataset"]) for it in items}),
         "totals": {name: len(parts[name]) for name in SPLIT_NAMES},
+        "per_source": {
+            name: dict(
+                sorted(
+                    Counter(
+                        (it.get("meta") or {}).get("source") or it["dataset"] for it in parts[name]
+                    ).items()
+                )
+            )
+            for name in SPLIT_NAMES
+        },
         "counts": {name: _counts(parts[name]) for name in SPLIT_NAMES},
         "files": files,
     }
