@@ -80,6 +80,7 @@ def sft_config(args: dict[str, Any], *, output_dir: str, device: str, seed: int)
     kwargs.setdefault("logging_steps", 1)
     kwargs.setdefault("completion_only_loss", True)
     kwargs.setdefault("dataloader_num_workers", 0)
+    kwargs.setdefault("include_num_input_tokens_seen", "non_padding")  # for tokens/s in the summary
     return SFTConfig(output_dir=output_dir, seed=seed, data_seed=seed, **kwargs)
 
 
@@ -197,10 +198,12 @@ def train(
     )
     params = count_parameters(trainer.model)
     resume = last_checkpoint(checkpoint_dir)
+    start_step = start_tokens = 0
     if resume:
         log.info("resuming from %s", resume)
         # the log history of the resumed run is restored from the checkpoint's state
         rows.extend(_history_rows(Path(resume) / "trainer_state.json"))
+        start_step, start_tokens = _progress(Path(resume) / "trainer_state.json")
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=resume)
     wall = time.time() - t0
@@ -235,7 +238,8 @@ def train(
         "n_val": len(val_items),
         "params": params,
         "global_steps": trainer.state.global_step,
-        "train_loss": result.training_loss,
+        # None when a resumed job found training already finished (no step run here)
+        "train_loss": result.training_loss if trainer.state.global_step > start_step else None,
         "final_val_loss": rows[-1].get("val_loss") if rows else None,
         "wall_time_s": wall,
         "resumed_from": os.path.basename(resume) if resume else None,
@@ -245,7 +249,9 @@ def train(
     }
     if n_tokens:
         summary["tokens_seen"] = int(n_tokens)
-        summary["tokens_per_s"] = n_tokens / wall if wall > 0 else None
+        # this job's tokens over this job's wall time (a resumed job restores the earlier count)
+        run_tokens = int(n_tokens) - start_tokens
+        summary["tokens_per_s"] = run_tokens / wall if wall > 0 and run_tokens > 0 else None
     write_json(summary_json, summary)
     return summary
 
@@ -258,6 +264,14 @@ def _loss_row(logs: dict[str, Any], step: int | None, epoch: float | None) -> di
     row = {"step": logs.get("step", step), "epoch": logs.get("epoch", epoch)}
     row.update({col: logs[key] for key, col in LOSS_KEYS if key in logs})
     return row if len(row) > 2 else None
+
+
+def _progress(state_json: Path) -> tuple[int, int]:
+    """(global step, input tokens seen) recorded in a checkpoint's trainer state."""
+    import json
+
+    state = json.loads(state_json.read_text())
+    return int(state.get("global_step") or 0), int(state.get("num_input_tokens_seen") or 0)
 
 
 def _history_rows(state_json: Path) -> list[dict[str, Any]]:

@@ -1,0 +1,443 @@
+"""The generation engine on a tiny random Gemma 3: resume, adapters, stops, budgets, shots."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from kmedqa import prompts as prompts_mod
+from kmedqa.generation import (
+    batch_plan,
+    common_prefix_len,
+    cut_at_stop,
+    generate,
+    render_prompts,
+    shared_prefix_len,
+)
+from kmedqa.items import make_item
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tiny import build_tiny_model  # noqa: E402
+
+FORMATS = {"aihub71875": "aihub", "kormedmcqa": "kormedmcqa"}
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+# small token budgets keep the file fast; each test that checks budgets sets its own
+SMALL = {
+    "aihub": {"max_new_tokens": {"mcq": 4, "short": 6, "descriptive": 8}},
+    "kormedmcqa": {"max_new_tokens": {"mcq": 3}},
+}
+
+
+def patched_tasks(changes: dict) -> dict:
+    tasks = json.loads(json.dumps(prompts_mod.load_tasks()))
+    for name, upd in changes.items():
+        tasks["formats"][name].update(upd)
+    return tasks
+
+
+@pytest.fixture(autouse=True)
+def small_budgets(monkeypatch):
+    tasks = patched_tasks(SMALL)
+    monkeypatch.setattr(prompts_mod, "load_tasks", lambda: tasks)
+
+
+def _items(n: int, *, prefix: str = "q") -> list[dict]:
+    """Items of three tasks (three token budgets) and two datasets (two formats)."""
+    stems = [
+        "류마티스 관절염 치료에 쓰이는 약은?",
+        "소아 발열 환자의 해열제는?",
+        "응급의학과 환자 분류는?",
+    ]
+    out = []
+    for i in range(n):
+        task = ("mcq", "short", "descriptive")[i % 3]
+        q = f"{stems[i % 3]} {i} " + "정답은 " * (i % 5)
+        if i % 4 == 3:  # a KorMedMCQA-style item
+            out.append(
+                make_item(
+                    id=f"{prefix}{i:02d}",
+                    dataset="kormedmcqa",
+                    task="mcq",
+                    question=q,
+                    options=["메토트렉세이트", "아달리무맙", "아세트아미노펜"],
+                    answer="아달리무맙",
+                    answer_index=1,
+                )
+            )
+        elif task == "mcq":
+            out.append(
+                make_item(
+                    id=f"{prefix}{i:02d}",
+                    dataset="aihub71875",
+                    task="mcq",
+                    question=q + " 1) 메토트렉세이트 2) 아달리무맙",
+                    options=["메토트렉세이트", "아달리무맙"],
+                    answer="2) 아달리무맙",
+                    answer_index=1,
+                )
+            )
+        else:
+            out.append(
+                make_item(
+                    id=f"{prefix}{i:02d}",
+                    dataset="aihub71875",
+                    task=task,
+                    question=q,
+                    answer="아세트아미노펜",
+                )
+            )
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("tiny")
+    model_dir = build_tiny_model(root / "hf")
+    model_json = root / "model.json"
+    info = {
+        "name": "tiny",
+        "source": "local",
+        "path": str(model_dir),
+        "chat_template": "gemma",
+        "dtype": "float32",
+        "spec": {},
+    }
+    model_json.write_text(json.dumps(info))
+    return model_json
+
+
+def _gen(tiny, items, out, cache, **kw):
+    kw.setdefault("batch_size", 4)
+    return generate(
+        model_json=str(tiny), items=items, formats=FORMATS, run="r", eval_set="e",
+        out_path=str(out), cache_dir=str(cache), progress=False, device="cpu", **kw,
+    )  # fmt: skip
+
+
+def _rows(path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()]
+
+
+class CountCalls:
+    """Wraps ``GenerationMixin.generate`` to record the batch size of every call."""
+
+    def __init__(self, monkeypatch):
+        from transformers.generation.utils import GenerationMixin
+
+        self.sizes: list[int] = []
+        real = GenerationMixin.generate
+
+        def wrapped(model, *a, **kw):
+            self.sizes.append(int(kw["input_ids"].shape[0]))
+            return real(model, *a, **kw)
+
+        monkeypatch.setattr(GenerationMixin, "generate", wrapped)
+
+
+# --------------------------------------------------------------------------- resume
+
+CHILD = textwrap.dedent(
+    """
+    import json, sys, time
+    sys.path.insert(0, {src!r})
+    from transformers.generation.utils import GenerationMixin
+    from kmedqa import prompts
+    from kmedqa.generation import generate
+
+    tasks = json.loads({tasks!r})
+    prompts.load_tasks = lambda: tasks  # the parent's small budgets
+    real = GenerationMixin.generate
+    def slow(model, *a, **kw):  # slow each batch down so the parent can kill us mid-run
+        time.sleep(0.6)
+        return real(model, *a, **kw)
+    GenerationMixin.generate = slow
+    items = [json.loads(line) for line in open({items!r}, encoding="utf-8")]
+    generate(model_json={model_json!r}, items=items, formats={formats!r}, run="r", eval_set="e",
+             out_path={out!r}, cache_dir={cache!r}, batch_size=4, progress=False, device="cpu")
+    """
+)
+
+
+def _lines(path: Path) -> int:
+    return len(path.read_text(encoding="utf-8").splitlines()) if path.exists() else 0
+
+
+def test_killed_run_resumes_without_recomputing(tiny, tmp_path, monkeypatch):
+    items = _items(20)
+    items_file = tmp_path / "items.jsonl"
+    items_file.write_text(
+        "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8"
+    )
+    cache = tmp_path / "cache"
+    out = tmp_path / "killed.jsonl"
+    script = CHILD.format(
+        src=SRC,
+        items=str(items_file),
+        model_json=str(tiny),
+        formats=FORMATS,
+        out=str(out),
+        cache=str(cache),
+        tasks=json.dumps(prompts_mod.load_tasks()),
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], env={**os.environ, "PYTHONPATH": SRC})
+    try:
+        deadline = time.time() + 120
+        cache_file = None
+        while time.time() < deadline and proc.poll() is None:
+            files = list(cache.glob("*.jsonl")) if cache.exists() else []
+            if files and _lines(files[0]) > 0:
+                cache_file = files[0]
+                break
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert cache_file is not None, "the child wrote no cache line before it ended"
+    assert proc.returncode == -signal.SIGKILL
+    before = _lines(cache_file)
+    assert 0 < before < 20, f"kill landed outside the run ({before} cached lines)"
+    assert not out.exists()  # the output is written only when every item is done
+
+    counter = CountCalls(monkeypatch)
+    stats = _gen(tiny, items, out, cache)
+    assert stats["n_cached"] == before
+    assert stats["n_generated"] == 20 - before
+    assert sum(counter.sizes) == 20 - before  # no finished item was generated again
+    assert _lines(cache_file) == 20  # the rerun appended only the missing items
+    cached_ids = [
+        json.loads(line)["id"] for line in cache_file.read_text(encoding="utf-8").splitlines()
+    ]
+    assert sorted(cached_ids) == sorted(i["id"] for i in items)
+
+    fresh = tmp_path / "fresh.jsonl"
+    _gen(tiny, items, fresh, tmp_path / "fresh-cache")
+    assert out.read_bytes() == fresh.read_bytes()
+
+    # and a third run computes nothing at all
+    counter.sizes.clear()
+    stats = _gen(tiny, items, tmp_path / "third.jsonl", cache)
+    assert stats["n_generated"] == 0 and counter.sizes == []
+    assert (tmp_path / "third.jsonl").read_bytes() == fresh.read_bytes()
+
+
+# --------------------------------------------------------------------------- adapters
+
+
+def test_merged_and_unmerged_adapter_agree(tiny, tmp_path):
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from kmedqa.models import load_model, read_model_info
+
+    torch.manual_seed(1)
+    base = load_model(read_model_info(tiny), device="cpu")
+    cfg = LoraConfig(
+        r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "up_proj", "down_proj"],
+        init_lora_weights=False, task_type="CAUSAL_LM",
+    )  # fmt: skip
+    peft_model = get_peft_model(base, cfg)
+    with torch.no_grad():  # make the adapter matter: B random and non-zero, scaled up
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    adapter = tmp_path / "adapter"
+    peft_model.save_pretrained(adapter)
+
+    items = _items(9)
+    _gen(tiny, items, tmp_path / "base.jsonl", tmp_path / "c")
+    _gen(tiny, items, tmp_path / "lora.jsonl", tmp_path / "c", adapter_dir=str(adapter))
+    _gen(
+        tiny,
+        items,
+        tmp_path / "merged.jsonl",
+        tmp_path / "c",
+        adapter_dir=str(adapter),
+        merge_adapter=True,
+    )
+    base_out = [r["output"] for r in _rows(tmp_path / "base.jsonl")]
+    lora_out = [r["output"] for r in _rows(tmp_path / "lora.jsonl")]
+    merged_out = [r["output"] for r in _rows(tmp_path / "merged.jsonl")]
+    assert lora_out != base_out, "the adapter changed nothing: the test would prove nothing"
+    assert merged_out == lora_out
+    assert (
+        len(list((tmp_path / "c").glob("*.jsonl"))) == 3
+    )  # base, adapter, merged: three cache keys
+
+
+# --------------------------------------------------------------------------- stops and budgets
+
+
+def _patch_formats(monkeypatch, **changes):
+    tasks = patched_tasks(changes)
+    monkeypatch.setattr(prompts_mod, "load_tasks", lambda: tasks)
+
+
+def test_per_task_budgets_are_respected(tiny, tmp_path, monkeypatch):
+    budgets = {"mcq": 3, "short": 5, "descriptive": 9}
+    _patch_formats(
+        monkeypatch, aihub={"max_new_tokens": budgets}, kormedmcqa={"max_new_tokens": {"mcq": 2}}
+    )
+    items = _items(24)
+    counter = CountCalls(monkeypatch)
+    _gen(tiny, items, tmp_path / "o.jsonl", tmp_path / "c")
+    rows = {r["id"]: r for r in _rows(tmp_path / "o.jsonl")}
+    seen: dict[int, list[int]] = {}
+    for item in items:
+        budget = 2 if item["dataset"] == "kormedmcqa" else budgets[item["task"]]
+        seen.setdefault(budget, []).append(rows[item["id"]]["n_new_tokens"])
+    assert sorted(seen) == [2, 3, 5, 9]
+    for budget, ns in seen.items():
+        assert all(1 <= n <= budget for n in ns), (budget, ns)
+        assert max(ns) == budget, (budget, ns)  # the budget itself, not a shared or default one
+    assert sum(counter.sizes) == len(items) and max(counter.sizes) <= 4
+
+
+def test_batch_plan_never_mixes_budgets():
+    prompts = [{"id": f"i{k}", "max_new_tokens": (8, 24, 128)[k % 3]} for k in range(23)]
+    lengths = [(k * 7) % 13 + 1 for k in range(23)]
+    plan = batch_plan(prompts, lengths, 4)
+    assert sorted(i for b in plan for i in b) == list(range(23))
+    for b in plan:
+        assert 1 <= len(b) <= 4
+        assert len({prompts[i]["max_new_tokens"] for i in b}) == 1
+        assert [lengths[i] for i in b] == sorted((lengths[i] for i in b), reverse=True)
+    assert plan == batch_plan(prompts, lengths, 4)
+
+
+def test_stop_strings_cut_the_output(tiny, tmp_path, monkeypatch):
+    _patch_formats(
+        monkeypatch, aihub={"max_new_tokens": {"mcq": 24, "short": 24, "descriptive": 24}}
+    )
+    items = [i for i in _items(12) if i["dataset"] == "aihub71875"]
+    _gen(tiny, items, tmp_path / "free.jsonl", tmp_path / "c1")
+    free = {r["id"]: r["output"] for r in _rows(tmp_path / "free.jsonl")}
+    # a stop string taken from the middle of one free output (two non-space characters)
+    longest = max(free.values(), key=len)
+    assert len(longest) > 6
+    k = next(
+        j for j in range(len(longest) // 2, len(longest) - 1) if not longest[j : j + 2].isspace()
+    )
+    stop = longest[k : k + 2]
+    _patch_formats(
+        monkeypatch,
+        aihub={"max_new_tokens": {"mcq": 24, "short": 24, "descriptive": 24}, "stop": [stop]},
+    )
+    _gen(tiny, items, tmp_path / "stop.jsonl", tmp_path / "c2")
+    cut = {r["id"]: r["output"] for r in _rows(tmp_path / "stop.jsonl")}
+    n_cut = 0
+    for iid, text in free.items():
+        assert cut[iid] == cut_at_stop(text, [stop]).strip()
+        assert stop not in cut[iid]
+        n_cut += stop in text
+    assert n_cut >= 1 and cut != free
+
+
+def test_cut_at_stop_takes_the_earliest():
+    assert cut_at_stop("abc\n\nQ: x###", ["###", "\n\nQ:"]) == "abc"
+    assert cut_at_stop("abc", []) == "abc"
+    assert cut_at_stop("abc", ["zz"]) == "abc"
+
+
+# --------------------------------------------------------------------------- ICL shots
+
+
+def test_icl_shots_are_deterministic(tiny, tmp_path):
+    from kmedqa.models import load_tokenizer, read_model_info
+
+    tok = load_tokenizer(read_model_info(tiny))
+    pool = _items(15, prefix="train")
+    evals = _items(6)
+    a = render_prompts(evals, tok, FORMATS, shots_pool=pool, k=2, seed=7)
+    # the shots of an item depend on the seed, the item and the pool, not on the other eval items
+    b = render_prompts(list(reversed(evals))[:4], tok, FORMATS, shots_pool=pool, k=2, seed=7)
+    c = render_prompts(evals, tok, FORMATS, shots_pool=pool, k=2, seed=8)
+    zero = render_prompts(evals, tok, FORMATS)
+    by_id = {p["id"]: p for p in b}
+    assert len(by_id) == 4
+    assert all(p["shots"] == by_id[p["id"]]["shots"] for p in a if p["id"] in by_id)
+    assert all(p["text"] == by_id[p["id"]]["text"] for p in a if p["id"] in by_id)
+    assert [p["shots"] for p in a] != [p["shots"] for p in c]  # the seed matters
+    pool_by_id = {p["id"]: p for p in pool}
+    for p, item, z in zip(a, evals, zero, strict=True):
+        assert len(p["shots"]) == 2 and len(set(p["shots"])) == 2
+        for sid in p["shots"]:
+            assert pool_by_id[sid]["task"] == item["task"]  # same task when the pool has enough
+            assert pool_by_id[sid]["question"].strip() in p["text"]
+        assert p["prompt_sha"] != z["prompt_sha"]
+    # and the engine writes the same shots and outputs on a second, uncached run
+    for name in ("one", "two"):
+        _gen(
+            tiny,
+            evals,
+            tmp_path / f"{name}.jsonl",
+            tmp_path / f"c-{name}",
+            shots_pool=pool,
+            k=2,
+            shots_seed=7,
+        )
+    one = _rows(tmp_path / "one.jsonl")
+    assert [r["shots"] for r in one] == [p["shots"] for p in a]
+    assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "two.jsonl").read_bytes()
+
+
+# --------------------------------------------------------------------------- shared prefix
+
+
+@pytest.fixture(scope="module")
+def tiny_wide(tmp_path_factory) -> Path:
+    """The tiny model with a sliding window longer than any test prompt."""
+    root = tmp_path_factory.mktemp("tiny-wide")
+    model_dir = build_tiny_model(root / "hf")
+    cfg = json.loads((model_dir / "config.json").read_text())
+    cfg["sliding_window"] = 4096
+    (model_dir / "config.json").write_text(json.dumps(cfg))
+    model_json = root / "model.json"
+    info = {
+        "name": "tiny-wide",
+        "source": "local",
+        "path": str(model_dir),
+        "chat_template": "gemma",
+        "dtype": "float32",
+        "spec": {},
+    }
+    model_json.write_text(json.dumps(info))
+    return model_json
+
+
+def test_shared_prefix_gives_the_unbatched_outputs(tiny_wide, tmp_path):
+    items = [i for i in _items(12) if i["dataset"] == "aihub71875"]  # one system prompt
+    shared = _gen(tiny_wide, items, tmp_path / "shared.jsonl", tmp_path / "c", batch_size=4)
+    plain = _gen(
+        tiny_wide, items, tmp_path / "plain.jsonl", tmp_path / "c", batch_size=4, share_prefix=False
+    )
+    single = _gen(tiny_wide, items, tmp_path / "single.jsonl", tmp_path / "c", batch_size=1)
+    assert shared["prefix_tokens_shared"] > 0
+    assert plain["prefix_tokens_shared"] == 0 and single["prefix_tokens_shared"] == 0
+    assert len({shared["cache"], plain["cache"], single["cache"]}) == 3
+    rows = {name: _rows(tmp_path / f"{name}.jsonl") for name in ("shared", "plain", "single")}
+    assert rows["shared"] == rows["plain"] == rows["single"]
+
+
+def test_shared_prefix_guards(tiny, tiny_wide):
+    from kmedqa.models import load_model, read_model_info
+
+    assert common_prefix_len([[1, 2, 3], [1, 2, 4], [1, 2]]) == 2
+    assert common_prefix_len([[5, 6], [5, 6]]) == 2
+    wide = load_model(read_model_info(tiny_wide), device="cpu")
+    narrow = load_model(read_model_info(tiny), device="cpu")  # sliding window 128
+    pre = list(range(10, 40))
+    seqs = [pre + [1, 2, 3], pre + [4, 5], pre + [6]]
+    assert shared_prefix_len(wide, seqs, 8) == 30
+    assert shared_prefix_len(wide, [pre + [1], pre], 8) == 29  # every row keeps a token to feed
+    assert shared_prefix_len(wide, seqs[:1], 8) == 0  # one row: nothing to share
+    assert shared_prefix_len(wide, [s[20:] for s in seqs], 8) == 0  # too short to pay off
+    assert shared_prefix_len(narrow, seqs, 8) == 30
+    assert shared_prefix_len(narrow, seqs, 100) == 0  # would outgrow the sliding window
