@@ -24,6 +24,9 @@ if not workflow.overwrite_configfiles:
 validate_config(config, str(Path(workflow.basedir) / "schemas" / "config.schema.yaml"))
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 
 

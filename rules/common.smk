@@ -1,6 +1,7 @@
 # Helpers shared by all rule files. Names of runs and eval sets, and input functions.
 # kmedqa is importable by the Snakefile (which puts src/ on its path) whether installed
 # or not; jobs find it through the scripts/kmedqa link, conda envs included.
+import json
 from pathlib import Path
 
 from kmedqa.analysis import comparison_pairs
@@ -114,12 +115,30 @@ PAPER_DATASETS = sorted(
 )
 
 
+REPORT_CATEGORIES = json.loads(
+    Path(workflow.basedir, "report", "categories.json").read_text()
+)
+
+
 def both(stem):
-    return [f"{stem}.pdf", f"{stem}.png"]
+    """A figure as PDF and PNG; the PNG goes into `snakemake --report`, with its caption."""
+    name = Path(stem).name
+    png = report(
+        f"{stem}.png",
+        caption=f"../report/figures/{name}.rst",
+        category=REPORT_CATEGORIES["figures"][name],
+    )
+    return [f"{stem}.pdf", png]
 
 
 def tex_md(name):
-    return [f"{TAB}/{name}.tex", f"{TAB}/{name}.md"]
+    """A table as LaTeX and Markdown; the Markdown goes into the report."""
+    md = report(
+        f"{TAB}/{name}.md",
+        caption=f"../report/tables/{name}.rst",
+        category=REPORT_CATEGORIES["tables"][name],
+    )
+    return [f"{TAB}/{name}.tex", md]
 
 
 # Judge

@@ -21,7 +21,7 @@ rule prepare:
     input:
         raw_input,
     output:
-        items=f"{RESULTS}/data/{{dataset}}/items.jsonl",
+        qa=f"{RESULTS}/data/{{dataset}}/items.jsonl",
         report=f"{RESULTS}/data/{{dataset}}/prepare.json",
     log:
         f"{RESULTS}/logs/prepare/{{dataset}}.log",

@@ -7,7 +7,7 @@ from kmedqa.workflow import run_script
 
 def main(smk):
     items, report = load_dataset_spec(smk.params.name, smk.params.spec, inputs=list(smk.input))
-    write_jsonl(smk.output.items, items)
+    write_jsonl(smk.output.qa, items)
     write_json(smk.output.report, report)
 
 
