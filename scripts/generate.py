@@ -24,6 +24,8 @@ def main(smk):
         merge_adapter=gen.get("merge_adapter", False),
         batch_size=gen.get("batch_size", 16),
         device=gen.get("device", "auto"),
+        backend=gen.get("backend", "hf"),
+        max_new_tokens=gen.get("max_new_tokens"),
         shots_pool=read_items(smk.input.shots) if is_icl else None,
         k=icl.get("k", 3) if is_icl else 0,
         shots_seed=icl.get("seed", 0),

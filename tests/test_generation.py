@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from kmedqa import prompts as prompts_mod
+from kmedqa.errors import ConfigError
 from kmedqa.generation import (
     batch_plan,
     common_prefix_len,
@@ -441,3 +442,24 @@ def test_shared_prefix_guards(tiny, tiny_wide):
     assert shared_prefix_len(wide, [s[20:] for s in seqs], 8) == 0  # too short to pay off
     assert shared_prefix_len(narrow, seqs, 8) == 30
     assert shared_prefix_len(narrow, seqs, 100) == 0  # would outgrow the sliding window
+
+
+def test_config_budgets_override_the_format(tiny, tmp_path):
+    items = _items(12)
+    _gen(tiny, items, tmp_path / "o.jsonl", tmp_path / "c", max_new_tokens={"mcq": 2})
+    rows = {r["id"]: r for r in _rows(tmp_path / "o.jsonl")}
+    assert all(rows[it["id"]]["n_new_tokens"] <= 2 for it in items if it["task"] == "mcq")
+    assert any(rows[it["id"]]["n_new_tokens"] > 2 for it in items if it["task"] != "mcq")
+
+
+def test_vllm_backend_without_vllm_is_named(tiny, tmp_path):
+    try:
+        import vllm  # noqa: F401
+
+        pytest.skip("vLLM is installed here")
+    except ModuleNotFoundError:
+        pass
+    with pytest.raises(ConfigError, match="vLLM is not installed"):
+        _gen(tiny, _items(2), tmp_path / "o.jsonl", tmp_path / "c", backend="vllm")
+    with pytest.raises(ConfigError, match="unknown backend"):
+        _gen(tiny, _items(2), tmp_path / "o.jsonl", tmp_path / "c", backend="tgi")

@@ -19,6 +19,7 @@ from typing import Any
 from tqdm import tqdm
 
 from .chat import render_prompt
+from .errors import ConfigError
 from .io import dumps, sha256_text, sha256_tree, write_jsonl
 from .prompts import build_messages, format_name, get_format, max_new_tokens, pick_shots, prompt_sha
 
@@ -76,9 +77,14 @@ def stop_token_ids(tok, model) -> list[int]:
     return sorted(set(ids))
 
 
-def batch_plan(prompts: list[dict[str, Any]], lengths: list[int], batch_size: int) -> list[list[int]]:
+def batch_plan(
+    prompts: list[dict[str, Any]], lengths: list[int], batch_size: int
+) -> list[list[int]]:
     """Indices into ``prompts`` grouped into batches of equal budget, longest first."""
-    order = sorted(range(len(prompts)), key=lambda i: (prompts[i]["max_new_tokens"], -lengths[i], prompts[i]["id"]))
+    order = sorted(
+        range(len(prompts)),
+        key=lambda i: (prompts[i]["max_new_tokens"], -lengths[i], prompts[i]["id"]),
+    )
     batches: list[list[int]] = []
     for i in order:
         if (
@@ -127,7 +133,10 @@ def shared_prefix_len(model, seqs: list[list[int]], budget: int) -> int:
     if len(seqs) < 2:
         return 0
     cfg = model.config
-    if getattr(cfg, "is_encoder_decoder", False) or model.generation_config.cache_implementation is not None:
+    if (
+        getattr(cfg, "is_encoder_decoder", False)
+        or model.generation_config.cache_implementation is not None
+    ):
         return 0
     if getattr(cfg, "_attn_implementation", None) not in ("sdpa", "eager"):
         return 0
@@ -201,10 +210,16 @@ def generate(
     shots_seed: int = 0,
     progress: bool = True,
     share_prefix: bool = True,
+    backend: str = "hf",
+    max_new_tokens: dict[str, int] | None = None,
     model=None,
     tokenizer=None,
 ) -> dict[str, Any]:
     """Generate greedy answers for ``items`` and write one line per item to ``out_path``.
+
+    ``backend``: ``hf`` (transformers, any device) or ``vllm`` (when vLLM is installed;
+    LoRA adapters through ``LoRARequest``). ``max_new_tokens``: per-task budgets that
+    override the prompt format's (``evaluation.generation.max_new_tokens``).
 
     ``model`` / ``tokenizer``: an already loaded model (with ``adapter_dir`` applied, if
     one is named) and tokenizer of ``model_json`` to use instead of loading them (the
@@ -216,82 +231,92 @@ def generate(
     It changes how the numbers are summed, not what is computed, so it is part of the
     cache key.
     """
-    import torch
+    from .models import load_tokenizer, read_model_info
 
-    from .models import load_model, load_tokenizer, read_model_info
-
+    if backend not in ("hf", "vllm"):
+        raise ConfigError(
+            f"evaluation.generation.backend: unknown backend {backend!r} (hf or vllm)"
+        )
     info = read_model_info(model_json)
     tok = tokenizer if tokenizer is not None else load_tokenizer(info)
     tok.padding_side = "left"
     prompts = render_prompts(
-        items, tok, formats, shots_pool=shots_pool, k=k, seed=shots_seed,
+        items,
+        tok,
+        formats,
+        shots_pool=shots_pool,
+        k=k,
+        seed=shots_seed,
         template_kwargs=info.get("spec", {}).get("chat_template_kwargs"),
     )
+    for p, item in zip(prompts, items, strict=True):
+        if max_new_tokens and item["task"] in max_new_tokens:
+            p["max_new_tokens"] = int(max_new_tokens[item["task"]])
     enc = [tok(p["text"], add_special_tokens=False)["input_ids"] for p in prompts]
     settings = {"do_sample": False, "batch_size": batch_size, "merge_adapter": merge_adapter}
-    if share_prefix:
+    if backend == "hf" and share_prefix:
         settings["share_prefix"] = PREFIX_MIN_TOKENS
+    if backend != "hf":
+        settings["backend"] = backend
     adapter_sha = sha256_tree(adapter_dir)[:16] if adapter_dir else None
     cache_path = Path(cache_dir) / f"{cache_key(info, adapter_sha, settings)}.jsonl"
     cache_path.parent.mkdir(parents=True, exist_ok=True)
     done = load_cache(cache_path)
     plan = batch_plan(prompts, [len(e) for e in enc], batch_size)
-    todo = [b for b in plan if not all((prompts[i]["id"], prompts[i]["prompt_sha"]) in done for i in b)]
+    todo = [
+        b for b in plan if not all((prompts[i]["id"], prompts[i]["prompt_sha"]) in done for i in b)
+    ]
     n_cached = len(items) - sum(len(b) for b in todo)
-    stats = {"n_items": len(items), "n_batches": len(plan), "n_cached": n_cached, "n_generated": 0, "new_tokens": 0, "prefix_tokens_shared": 0, "cache": str(cache_path)}
+    stats = {
+        "backend": backend,
+        "n_items": len(items),
+        "n_batches": len(plan),
+        "n_cached": n_cached,
+        "n_generated": 0,
+        "new_tokens": 0,
+        "prefix_tokens_shared": 0,
+        "cache": str(cache_path),
+    }
     t0 = time.time()
     if todo:
-        if model is None:
-            model = load_model(info, device=device)
-            if adapter_dir:
-                from peft import PeftModel
-
-                model = PeftModel.from_pretrained(model, adapter_dir)
-                if merge_adapter:
-                    model = model.merge_and_unload()
-        model.eval()
-        stops = stop_token_ids(tok, model)
-        pad_id = tok.pad_token_id
-        dev = next(model.parameters()).device
-        bar = tqdm(total=len(items), initial=n_cached, unit="item", desc=f"{run} on {eval_set}", disable=not progress)
+        if backend == "vllm":
+            runner = _VLLMRunner(info, tok, adapter_dir)
+        else:
+            runner = _HFRunner(
+                info, tok, adapter_dir, merge_adapter, device, share_prefix, model, stats
+            )
+        bar = tqdm(
+            total=len(items),
+            initial=n_cached,
+            unit="item",
+            desc=f"{run} on {eval_set}",
+            disable=not progress,
+        )
         with cache_path.open("a", encoding="utf-8") as cache_fh:
             for batch in todo:
-                seqs = [enc[i] for i in batch]
-                budget = prompts[batch[0]]["max_new_tokens"]
-                p = shared_prefix_len(model, seqs, budget) if share_prefix else 0
-                width = p + max(len(s) - p for s in seqs)
-                input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-                attn = torch.zeros((len(seqs), width), dtype=torch.long)
-                for r, s in enumerate(seqs):  # prefix (if shared) | left padding | rest of the prompt
-                    input_ids[r, :p] = torch.tensor(s[:p], dtype=torch.long)
-                    attn[r, :p] = 1
-                    input_ids[r, width - (len(s) - p) :] = torch.tensor(s[p:], dtype=torch.long)
-                    attn[r, width - (len(s) - p) :] = 1
-                extra = {}
-                with torch.inference_mode():
-                    if p:
-                        extra["past_key_values"] = _prefill_prefix(model, seqs[0][:p], len(seqs), dev)
-                        stats["prefix_tokens_shared"] += p * (len(seqs) - 1)
-                    out = model.generate(
-                        input_ids=input_ids.to(dev),
-                        attention_mask=attn.to(dev),
-                        do_sample=False,
-                        max_new_tokens=budget,
-                        eos_token_id=stops,
-                        pad_token_id=pad_id,
-                        **extra,
-                    )
                 lines = []
-                for r, i in enumerate(batch):
-                    new = out[r, width:].tolist()
-                    n_new = next((j + 1 for j, t in enumerate(new) if t in stops), len(new))
-                    text = tok.decode(new[:n_new], skip_special_tokens=True)
+                for i, (text, n_new) in zip(
+                    batch,
+                    runner(
+                        [enc[i] for i in batch],
+                        prompts[batch[0]]["max_new_tokens"],
+                        prompts[batch[0]]["stop"],
+                    ),
+                    strict=True,
+                ):
                     text = cut_at_stop(text, prompts[i]["stop"]).strip()
-                    row = {"id": prompts[i]["id"], "prompt_sha": prompts[i]["prompt_sha"], "output": text, "n_new_tokens": n_new}
+                    row = {
+                        "id": prompts[i]["id"],
+                        "prompt_sha": prompts[i]["prompt_sha"],
+                        "output": text,
+                        "n_new_tokens": n_new,
+                    }
                     done[(row["id"], row["prompt_sha"])] = row
                     lines.append(dumps(row) + "\n")
                     stats["new_tokens"] += n_new
-                cache_fh.write("".join(lines))
+                cache_fh.write(
+                    "".join(lines)
+                )  # the whole batch, then fsync: resumable at batch grain
                 cache_fh.flush()
                 os.fsync(cache_fh.fileno())
                 stats["n_generated"] += len(batch)
@@ -315,3 +340,124 @@ def generate(
         )
     write_jsonl(out_path, rows)
     return stats
+
+
+class _HFRunner:
+    """transformers ``generate`` on one batch: left padding, optional shared prefix."""
+
+    def __init__(self, info, tok, adapter_dir, merge_adapter, device, share_prefix, model, stats):
+        from .models import load_model
+
+        if model is None:
+            model = load_model(info, device=device)
+            if adapter_dir:
+                from peft import PeftModel
+
+                model = PeftModel.from_pretrained(model, adapter_dir)
+                if merge_adapter:
+                    model = model.merge_and_unload()
+        model.eval()
+        self.model, self.tok, self.share_prefix, self.stats = model, tok, share_prefix, stats
+        self.stops = stop_token_ids(tok, model)
+        self.dev = next(model.parameters()).device
+
+    def __call__(
+        self, seqs: list[list[int]], budget: int, stop: list[str]
+    ) -> list[tuple[str, int]]:
+        import torch
+
+        pad_id = self.tok.pad_token_id
+        p = shared_prefix_len(self.model, seqs, budget) if self.share_prefix else 0
+        width = p + max(len(s) - p for s in seqs)
+        input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+        attn = torch.zeros((len(seqs), width), dtype=torch.long)
+        for r, s in enumerate(seqs):  # prefix (if shared) | left padding | rest of the prompt
+            input_ids[r, :p] = torch.tensor(s[:p], dtype=torch.long)
+            attn[r, :p] = 1
+            input_ids[r, width - (len(s) - p) :] = torch.tensor(s[p:], dtype=torch.long)
+            attn[r, width - (len(s) - p) :] = 1
+        extra = {}
+        with torch.inference_mode():
+            if p:
+                extra["past_key_values"] = _prefill_prefix(
+                    self.model, seqs[0][:p], len(seqs), self.dev
+                )
+                self.stats["prefix_tokens_shared"] += p * (len(seqs) - 1)
+            out = self.model.generate(
+                input_ids=input_ids.to(self.dev),
+                attention_mask=attn.to(self.dev),
+                do_sample=False,
+                max_new_tokens=budget,
+                eos_token_id=self.stops,
+                pad_token_id=pad_id,
+                **extra,
+            )
+        results = []
+        for r in range(len(seqs)):
+            new = out[r, width:].tolist()
+            n_new = next((j + 1 for j, t in enumerate(new) if t in self.stops), len(new))
+            results.append((self.tok.decode(new[:n_new], skip_special_tokens=True), n_new))
+        return results
+
+
+class _VLLMRunner:
+    """vLLM offline engine, greedy; a LoRA adapter is served through ``LoRARequest``.
+
+    Used when ``evaluation.generation.backend: vllm`` (vLLM installed, CUDA machine). It
+    sees the same token ids, budgets and stop ids as the HF runner.
+    """
+
+    def __init__(self, info, tok, adapter_dir):
+        try:
+            from vllm import LLM
+            from vllm.lora.request import LoRARequest
+        except ModuleNotFoundError:
+            raise ConfigError(
+                "evaluation.generation.backend is 'vllm' but vLLM is not installed (pip install vllm), "
+                "or use backend: hf"
+            ) from None
+        kwargs: dict[str, Any] = {
+            "model": info["path"],
+            "revision": info.get("revision"),
+            "seed": 0,
+        }
+        if info.get("dtype") not in (None, "auto"):
+            kwargs["dtype"] = info["dtype"]
+        self.lora = None
+        if adapter_dir:
+            import json
+
+            rank = json.loads((Path(adapter_dir) / "adapter_config.json").read_text())["r"]
+            kwargs.update(enable_lora=True, max_lora_rank=max(8, rank))
+            self.lora = LoRARequest("adapter", 1, str(adapter_dir))
+        self.llm, self.tok = LLM(**kwargs), tok
+        gen_eos = self.llm.get_tokenizer().eos_token_id
+        self.stops = sorted(
+            set(stop_token_ids(tok, _GenConfigView(info["path"])))
+            | ({gen_eos} if gen_eos is not None else set())
+        )
+
+    def __call__(
+        self, seqs: list[list[int]], budget: int, stop: list[str]
+    ) -> list[tuple[str, int]]:
+        from vllm import SamplingParams
+
+        params = SamplingParams(
+            temperature=0.0, max_tokens=budget, stop_token_ids=self.stops, stop=stop or None
+        )
+        outs = self.llm.generate(
+            [{"prompt_token_ids": s} for s in seqs], params, lora_request=self.lora, use_tqdm=False
+        )
+        return [(o.outputs[0].text, len(o.outputs[0].token_ids)) for o in outs]
+
+
+class _GenConfigView:
+    """Just enough of a model for :func:`stop_token_ids`: its generation config."""
+
+    def __init__(self, path: str):
+        from transformers import GenerationConfig
+
+        try:
+            self.generation_config = GenerationConfig.from_pretrained(path)
+        except OSError:
+            self.generation_config = GenerationConfig()
