@@ -114,6 +114,11 @@ rule paper_numbers:
         study=config["study"],
         datasets=PAPER_DATASETS,
         trainings=[f"{m}:ft-{t}" for m, t in TRAININGS],
+        kormedmcqa_eval_sets=[
+            e
+            for e, es in EVAL_SETS.items()
+            if DATASETS[es["dataset"]]["loader"] == "kormedmcqa"
+        ],
     script:
         "../scripts/paper_numbers.py"
 

@@ -28,6 +28,7 @@ def collect(
     comparisons: list[dict[str, Any]],
     power: dict[str, Any],
     trainings: dict[str, dict[str, Any]],
+    kormedmcqa_eval_sets: list[str] | tuple[str, ...] = (),
 ) -> dict[str, str]:
     n: dict[str, str] = {"study": tex_escape(study)}
     for name, man in datasets.items():
@@ -73,11 +74,38 @@ def collect(
     for r in p3["mde_at_n"]["paired"]:
         n[f"threepp.mde200_{int(round(r['p_disc'] * 100))}"] = f"{100 * r['mde']:.1f}"
     n["threepp.mde200_unpaired"] = f"{100 * p3['mde_at_n']['unpaired']:.1f}"
+    n["kmm.sentence"] = _kormedmcqa_sentence(comparisons, kormedmcqa_eval_sets)
     for name, s in trainings.items():
         n[f"train.{name}.minutes"] = f"{s['wall_time_s'] / 60:.1f}"
         n[f"train.{name}.trainable_pct"] = f"{s['params']['trainable_pct_unpacked']:.2f}"
         n[f"train.{name}.steps"] = str(s["global_steps"])
     return n
+
+
+def _kormedmcqa_sentence(comparisons: list[dict[str, Any]], eval_sets) -> str:
+    """Part (b) of the 3.0%p question: the paired comparison this workflow ran on KorMedMCQA."""
+    hits = [
+        c
+        for c in comparisons
+        if c["eval_set"] in eval_sets
+        and c["metric"] == "mcq_strict"
+        and c["run_a"].endswith(":base")
+        and ":ft-" in c["run_b"]
+    ]
+    if not hits:
+        return "This config evaluates no base/fine-tuned pair on a KorMedMCQA test set."
+    parts = []
+    for c in sorted(hits, key=lambda c: (c["eval_set"], c["run_b"])):
+        lo, hi = c["ci"]
+        parts.append(
+            f"on {tex_escape(c['eval_set'])} ($n = {c['n']:,}$ paired items), "
+            f"{tex_escape(c['run_b'])} vs {tex_escape(c['run_a'])}: "
+            f"{100 * c['mean_a']:.1f}\\% $\\to$ {100 * c['mean_b']:.1f}\\%, "
+            f"difference {100 * c['diff']:+.1f}\\,pp (95\\% CI {100 * lo:+.1f} to {100 * hi:+.1f}), "
+            f"exact McNemar $p = {c['p_mcnemar']:.3f}$ ({c['n01']} fixed, {c['n10']} broken), "
+            f"Holm-adjusted $p = {c['p_holm']:.3f}$"
+        )
+    return "Recomputed by this workflow with paired tests: " + "; ".join(parts) + "."
 
 
 def write_numbers(path: str, numbers: dict[str, str]) -> None:
