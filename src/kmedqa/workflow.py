@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -97,10 +98,34 @@ def _log_to(path: str | None):
             sys.stderr = old
 
 
+def cpu_threads(setting: Any, job_threads: int | None) -> int | None:
+    """Threads a CPU job may use: ``cpu_threads`` from the config, else Snakemake's.
+
+    ``auto`` means every core this process may run on. Snakemake sets OMP_NUM_THREADS to a
+    job's ``threads``, which ``--cores 1`` (one GPU job at a time) caps at 1; the demo
+    config says ``cpu_threads: auto`` so that its one job at a time uses both cores.
+    """
+    if setting in (None, "snakemake"):
+        return job_threads
+    if setting == "auto":
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return int(setting)
+
+
+def _apply_threads(n: int | None) -> None:
+    if not n:
+        return
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(n)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+
+
 def run_script(snakemake, main: Callable[[Any], Any]) -> None:
     """Run ``main(snakemake)`` with its log captured and user errors on one line."""
     log_path = snakemake.log[0] if len(snakemake.log) else None
     console = sys.stderr
+    _apply_threads(cpu_threads(snakemake.config.get("cpu_threads"), getattr(snakemake, "threads", None)))
     with _log_to(log_path):
         logging.getLogger("fontTools").setLevel(logging.WARNING)
         try:
