@@ -22,6 +22,7 @@ def snakemake(repo_root: Path, workdir: Path, config: dict, *targets: str, timeo
             sys.executable,
             "-m",
             "snakemake",
+            *targets,  # before --configfile, which takes several values
             "--cores",
             "2",
             "--resources",
@@ -32,7 +33,6 @@ def snakemake(repo_root: Path, workdir: Path, config: dict, *targets: str, timeo
             str(workdir),
             "--configfile",
             str(cfg),
-            *targets,
         ],
         capture_output=True,
         text=True,

@@ -176,13 +176,13 @@ def forest(comparisons: list[dict[str, Any]], stem: str | Path) -> list[str]:
     ax.set_yticks(
         range(len(comps)),
         [
-            f"{c['eval_set']} · {c['metric']} · {c['run_b'].split(':', 1)[-1]} − {c['run_a'].split(':', 1)[-1]}"
+            f"{c['eval_set']} · {c['metric']} · {c['run_b'].split(':', 1)[-1]} - {c['run_a'].split(':', 1)[-1]}"
             for c in comps
         ],
         fontsize=7,
     )
     ax.invert_yaxis()
-    ax.set_xlabel("paired difference B − A (95% CI); red: Holm-adjusted p < .05")
+    ax.set_xlabel("paired difference B - A (95% CI); red: Holm-adjusted p < .05")
     fig.tight_layout()
     return save(fig, stem)
 
@@ -202,9 +202,17 @@ def power_curves(power: dict[str, Any], stem: str | Path) -> list[str]:
     unp = sorted({(r["n"], r["mde_unpaired"]) for r in rows if r.get("mde_unpaired") is not None})
     if unp:
         ax.plot(*zip(*unp, strict=True), "k--", label="unpaired, base accuracy 55%")
-    for n in power["study_ns"]:
+    for j, n in enumerate(sorted(power["study_ns"])):
         ax.axvline(n, color="#bdbdbd", lw=0.8)
-        ax.text(n, 0.02, f"n={n:,}", rotation=90, fontsize=7, va="bottom", ha="right")
+        ax.text(
+            n,
+            0.005 + 0.06 * (j % 2),
+            f"n={n:,}",
+            rotation=90,
+            fontsize=7,
+            va="bottom",
+            ha="right" if j % 2 == 0 else "left",
+        )
     ax.axhline(0.03, color="#d84315", lw=1, ls=":", label="+3.0%p")
     ax.set_xscale("log")
     ax.set_ylim(0, 0.3)
