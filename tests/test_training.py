@@ -169,3 +169,39 @@ def test_killed_training_resumes_to_the_same_adapter(model_json, tmp_path):
     for k in a:
         assert torch.allclose(a[k], b[k], atol=1e-5), k
     assert any(a[k].abs().sum() > 0 for k in a if "lora_B" in k)  # the adapter did learn something
+
+
+def test_cpu_label_only_lm_head_gives_the_same_loss_and_gradients(tiny_model_dir, monkeypatch):
+    """The CPU speed-up (score only labelled positions) changes time, not the numbers."""
+    import torch
+    import trl.trainer.utils as trl_utils
+    from transformers import AutoModelForCausalLM
+    from trl.trainer.utils import add_fused_lm_head
+
+    from kmedqa.training import score_only_label_positions_on_cpu
+
+    torch.manual_seed(0)
+    ids = torch.randint(5, 300, (2, 24))
+    labels = ids.clone()
+    labels[:, :18] = -100  # answer-only labels, as SFT makes them
+
+    def loss_and_grad():
+        model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+        add_fused_lm_head(model)
+        out = model(
+            input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels, fused_lm_head=True
+        )
+        out.loss.backward()
+        return out.loss.detach(), model.model.layers[-1].mlp.down_proj.weight.grad.clone()
+
+    from trl.kernels import chunked_logprob
+
+    # the reference scores every position, as TRL does on CPU (earlier tests may have patched it)
+    monkeypatch.setattr(trl_utils, "_use_triton", chunked_logprob._use_triton)
+    assert trl_utils._use_triton(torch.device("cpu")) is False
+    ref_loss, ref_grad = loss_and_grad()
+    assert score_only_label_positions_on_cpu()
+    assert trl_utils._use_triton(torch.device("cpu")) is True
+    loss, grad = loss_and_grad()
+    assert torch.allclose(loss, ref_loss, atol=1e-6)
+    assert torch.allclose(grad, ref_grad, atol=1e-6)

@@ -84,6 +84,31 @@ def sft_config(args: dict[str, Any], *, output_dir: str, device: str, seed: int)
     return SFTConfig(output_dir=output_dir, seed=seed, data_seed=seed, **kwargs)
 
 
+def score_only_label_positions_on_cpu() -> bool:
+    """Make TRL's fused LM head project only the positions that carry a label, on CPU too.
+
+    TRL 1.x scores only labelled positions on Triton devices and every position elsewhere
+    (to keep tile shapes fixed for compilers such as Neuron's). On a CPU nothing is
+    compiled, and with answer-only labels and Gemma's 262,144-word output layer, scoring
+    every position is most of a training step's time. Same loss, same gradients.
+    Returns whether the switch was applied (False if TRL's internals moved).
+    """
+    try:
+        import trl.trainer.utils as trl_utils
+    except ImportError:
+        return False
+    original = getattr(trl_utils, "_use_triton", None)
+    if original is None or getattr(original, "_kmedqa_cpu_compact", False):
+        return original is not None
+
+    def use_compact(device):
+        return device.type == "cpu" or original(device)
+
+    use_compact._kmedqa_cpu_compact = True
+    trl_utils._use_triton = use_compact
+    return True
+
+
 def last_checkpoint(checkpoint_dir: str | Path) -> str | None:
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -178,6 +203,10 @@ def train(
     if val_ds is None:
         args["eval_strategy"] = "no"
     cfg = sft_config(args, output_dir=checkpoint_dir, device=device, seed=seed)
+    if device == "cpu" and not score_only_label_positions_on_cpu():
+        log.warning(
+            "TRL internals changed: the LM head scores every position (slower, same result)"
+        )
 
     rows: list[dict[str, Any]] = []
 
