@@ -29,7 +29,9 @@ def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as err:
-                raise InputError(f"line {lineno} is not valid JSON ({err.msg})", file=path) from None
+                raise InputError(
+                    f"line {lineno} is not valid JSON ({err.msg})", file=path
+                ) from None
             if not isinstance(obj, dict):
                 raise InputError(f"line {lineno} is not a JSON object", file=path)
             yield obj

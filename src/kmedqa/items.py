@@ -76,12 +76,24 @@ def validate_item(item: dict[str, Any], file: str | Path | None = None) -> None:
             raise InputError("must be non-empty text", file=file, item=iid, field=key)
     opts = item["options"]
     if item["task"] == "mcq":
-        if not isinstance(opts, list) or len(opts) < 2 or not all(isinstance(o, str) and o.strip() for o in opts):
-            raise InputError("an mcq item needs a list of >= 2 non-empty options", file=file, item=iid, field="options")
+        if (
+            not isinstance(opts, list)
+            or len(opts) < 2
+            or not all(isinstance(o, str) and o.strip() for o in opts)
+        ):
+            raise InputError(
+                "an mcq item needs a list of >= 2 non-empty options",
+                file=file,
+                item=iid,
+                field="options",
+            )
         idx = item["answer_index"]
         if not isinstance(idx, int) or isinstance(idx, bool) or not 0 <= idx < len(opts):
             raise InputError(
-                f"must be an integer in 0..{len(opts) - 1}", file=file, item=iid, field="answer_index"
+                f"must be an integer in 0..{len(opts) - 1}",
+                file=file,
+                item=iid,
+                field="answer_index",
             )
     elif opts is not None and not isinstance(opts, list):
         raise InputError("must be a list or null", file=file, item=iid, field="options")

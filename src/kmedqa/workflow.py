@@ -125,7 +125,9 @@ def run_script(snakemake, main: Callable[[Any], Any]) -> None:
     """Run ``main(snakemake)`` with its log captured and user errors on one line."""
     log_path = snakemake.log[0] if len(snakemake.log) else None
     console = sys.stderr
-    _apply_threads(cpu_threads(snakemake.config.get("cpu_threads"), getattr(snakemake, "threads", None)))
+    _apply_threads(
+        cpu_threads(snakemake.config.get("cpu_threads"), getattr(snakemake, "threads", None))
+    )
     with _log_to(log_path):
         logging.getLogger("fontTools").setLevel(logging.WARNING)
         try:
