@@ -18,6 +18,7 @@ def main(smk):
         trainings={
             n: read_json(f) for n, f in zip(smk.params.trainings, smk.input.trainings, strict=True)
         },
+        kormedmcqa_eval_sets=smk.params.kormedmcqa_eval_sets,
     )
     write_numbers(smk.output[0], numbers)
 
