@@ -87,7 +87,8 @@ class Table:
             "\\small",
             f"\\caption{{{tex_escape(self.caption)}}}",
             f"\\label{{tab:{self.name}}}",
-            "\\resizebox{\\linewidth}{!}{%",
+            # shrink a wide table to the text width, never enlarge a narrow one
+            "\\resizebox{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}{!}{%",
             f"\\begin{{tabular}}{{{align}}}",
             "\\toprule",
             " & ".join(tex_escape(c) for c in self.columns) + " \\\\",
