@@ -43,6 +43,24 @@ def _prepare_kormedmcqa(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prepare_mtsdialog(args: argparse.Namespace) -> int:
+    from .mtsdialog import load_mtsdialog
+
+    items = load_mtsdialog(args.path, split=args.split)
+    write_jsonl(args.output, items)
+    print(f"wrote {len(items)} MTS-Dialog items to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _prepare_instruct(args: argparse.Namespace) -> int:
+    from .instruct import load_instruct
+
+    items = load_instruct(args.path, args.name)
+    write_jsonl(args.output, items)
+    print(f"wrote {len(items)} items ({_summary(items)}) to {args.output}", file=sys.stderr)
+    return 0
+
+
 def _split(args: argparse.Namespace) -> int:
     from .split import write_split
 
@@ -102,6 +120,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("-o", "--output", required=True, help="items file to write (.jsonl)")
     p.set_defaults(func=_prepare_kormedmcqa)
+
+    p = sources.add_parser("mtsdialog", help="MTS-Dialog CSV file(s) (section header + summary)")
+    p.add_argument("path", help="the folder with the three MTS-Dialog CSVs, or one CSV")
+    p.add_argument("--split", default=None, choices=["train", "val", "test"])
+    p.add_argument("-o", "--output", required=True, help="items file to write (.jsonl)")
+    p.set_defaults(func=_prepare_mtsdialog)
+
+    p = sources.add_parser(
+        "instruct", help="instruction data: JSON/JSONL of question/instruction/answer"
+    )
+    p.add_argument("path")
+    p.add_argument("--name", required=True, help="dataset name written into each item")
+    p.add_argument("-o", "--output", required=True, help="items file to write (.jsonl)")
+    p.set_defaults(func=_prepare_instruct)
 
     p = sub.add_parser("split", help="deterministic train/val/test split with a manifest")
     p.add_argument("items", help="normalized items (.jsonl)")

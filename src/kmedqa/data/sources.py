@@ -8,8 +8,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..items import read_items
-
-KORMEDMCQA_HUB_ID = "sean0042/KorMedMCQA"
+from .kormedmcqa import HUB_ID as KORMEDMCQA_HUB_ID
 
 
 def _is_hub_id(spec: dict[str, Any]) -> bool:
