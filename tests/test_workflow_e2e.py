@@ -107,7 +107,9 @@ def test_paper_is_complete(e2e):
     numbers = (paper / "numbers.tex").read_text(encoding="utf-8")
     assert r"kmnum@threepp.p_unpaired\endcsname{0.55}" in numbers
     assert "kmnum@cmp.count" in numbers
-    assert "Recomputed by this workflow with paired tests: on kormedmcqa" in numbers  # the 3.0%p part (b)
+    assert (
+        "Recomputed by this workflow with paired tests: on kormedmcqa" in numbers
+    )  # the 3.0%p part (b)
     # the environment table is read from the machine, the training table from the run
     assert "torch" in (paper / "tables" / "environment.md").read_text(encoding="utf-8")
     training = (paper / "tables" / "training.md").read_text(encoding="utf-8")
