@@ -68,3 +68,68 @@ def build_tiny_model(outdir: str | Path, seed: int = 0) -> Path:
     model.generation_config.pad_token_id = tok.pad_token_id
     model.save_pretrained(outdir)
     return outdir
+
+
+BERT_CORPUS = [
+    "the patient reports chest pain and shortness of breath since yesterday",
+    "she denies fever cough or weight loss and takes metformin daily",
+    "family history of diabetes; father had a myocardial infarction at fifty",
+    "환자는 흉통을 호소한다. 정답은 2) 아달리무맙 입니다.",
+]
+
+
+def build_tiny_bert(outdir: str | Path, *, num_labels: int | None = None, seed: int = 0) -> Path:
+    """A tiny random BERT (WordPiece tokenizer trained here): an encoder for BERTScore, or,
+    with ``num_labels=1``, a BLEURT-shaped regression model (BertForSequenceClassification)."""
+    import torch
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
+    from transformers import BertConfig, BertForSequenceClassification, BertModel, BertTokenizerFast
+
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tk = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tk.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tk.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=400, special_tokens=specials, show_progress=False
+    )
+    tk.train_from_iterator(BERT_CORPUS * 3, trainer=trainer)
+    cls, sep = tk.token_to_id("[CLS]"), tk.token_to_id("[SEP]")
+    tk.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
+    )
+    tk.decoder = decoders.WordPiece()
+    tok = BertTokenizerFast(
+        tokenizer_object=tk,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=128,
+    )
+    tok.save_pretrained(outdir)
+    torch.manual_seed(seed)
+    cfg = BertConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        num_labels=num_labels or 2,
+    )
+    model = BertForSequenceClassification(cfg) if num_labels else BertModel(cfg)
+    model.save_pretrained(outdir)
+    return outdir

@@ -26,6 +26,10 @@ Per-item columns (:data:`ROW_COLUMNS`; every row has all of them):
 - ``section_correct`` (0/1) and ``summary_rouge1_paper … summary_rougeL_ko``: ROUGE of the
   summary part only (after ``CODE#``), for ``section_summary`` items; null otherwise
   (:mod:`kmedqa.metrics.sections`).
+- Only when BERTScore / BLEURT models are configured (:mod:`kmedqa.metrics.semantic`):
+  ``summary_bertscore_p/r/f1``, ``summary_bleurt`` and, with both, ``summary_aggregate``
+  (mean of summary ROUGE-1, BERTScore F1, BLEURT); null for other tasks. Without them
+  these columns are absent, not zero.
 
 :func:`summarize` averages every numeric column (:data:`METRIC_COLUMNS`) over groups.
 """
@@ -43,6 +47,13 @@ from .metrics.lang import lang_ratios
 from .metrics.mcq import ANSWER_FORMATS, extract_choice
 from .metrics.rouge import ROUGE_COLUMNS, rouge_scores_many
 from .metrics.sections import parse_section_output, reference_section
+from .metrics.semantic import (
+    AGGREGATE_COLUMN,
+    SEMANTIC_COLUMNS,
+    aggregate,
+    is_configured,
+    semantic_scores,
+)
 from .prompts import get_format
 
 DATASET_FORMATS = {"aihub71875": "aihub", "kormedmcqa": "kormedmcqa"}
@@ -105,8 +116,14 @@ def score_items(
     eval_set: str | None = None,
     file_items: str | Path | None = None,
     file_gens: str | Path | None = None,
+    semantic: Sequence[dict[str, Any]] | None = None,
+    file_semantic: str | Path | None = None,
 ) -> list[dict[str, Any]]:
-    """One row of :data:`ROW_COLUMNS` per item, in item order (see the module docstring)."""
+    """One row of :data:`ROW_COLUMNS` per item, in item order (see the module docstring).
+
+    ``semantic``: per-item BERTScore/BLEURT rows from
+    :func:`kmedqa.metrics.semantic.semantic_scores` (one per ``section_summary`` item).
+    """
     file_items = None if file_items is None else str(file_items)
     file_gens = None if file_gens is None else str(file_gens)
     for item in items:
@@ -186,7 +203,41 @@ def score_items(
         row.update(next(scores))
         if row["task"] == "section_summary":
             row.update({f"summary_{k}": v for k, v in next(scores).items()})
+    if semantic is not None:
+        add_semantic_scores(rows, semantic, None if file_semantic is None else str(file_semantic))
     return rows
+
+
+def add_semantic_scores(
+    rows: list[dict[str, Any]], semantic: Sequence[dict[str, Any]], file: str | None = None
+) -> None:
+    """Add the BERTScore/BLEURT columns (and the aggregate when both are there) to ``rows``."""
+    by_id: dict[str, dict[str, Any]] = {}
+    for lineno, srow in enumerate(semantic, 1):
+        sid = srow.get("id")
+        if not isinstance(sid, str) or sid in by_id:
+            raise InputError(f"line {lineno}: missing or duplicate id", file=file, field="id")
+        by_id[sid] = srow
+    columns = [
+        c for c in SEMANTIC_COLUMNS if c != AGGREGATE_COLUMN and any(c in r for r in by_id.values())
+    ]
+    wanted = {r["id"] for r in rows if r["task"] == "section_summary"}
+    for sid in by_id:
+        if sid not in wanted:
+            raise InputError(
+                "semantic scores for an id that is not a section_summary item", file=file, item=sid
+            )
+    for row in rows:
+        srow = by_id.get(row["id"])
+        if row["id"] in wanted and srow is None:
+            raise InputError("no BERTScore/BLEURT scores for this item", file=file, item=row["id"])
+        for c in columns:
+            value = None if srow is None else srow.get(c)
+            if srow is not None and not isinstance(value, int | float):
+                raise InputError("must be a number", file=file, item=row["id"], field=c)
+            row[c] = value
+        if "summary_bertscore_f1" in columns and "summary_bleurt" in columns:
+            row[AGGREGATE_COLUMN] = aggregate(row)
 
 
 def _sort_key(values: tuple) -> tuple:
@@ -196,7 +247,7 @@ def _sort_key(values: tuple) -> tuple:
 def summarize(
     rows: Sequence[dict[str, Any]],
     by: Sequence[str] = ("q_type", "domain"),
-    metrics: Sequence[str] = METRIC_COLUMNS,
+    metrics: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Mean and count of every metric per group, within each (run, eval_set).
 
@@ -204,8 +255,11 @@ def summarize(
     ``"q_type+domain"``). Each output dict has ``run``, ``eval_set``, ``group``, one label
     column per ``by`` column (None where the group does not split by it, or where the
     value itself is null), ``n`` (rows in the group) and, per metric, the mean over the
-    rows where it is not null (``None`` if there is none) and ``n_<metric>``.
+    rows where it is not null (``None`` if there is none) and ``n_<metric>``. ``metrics``
+    defaults to :data:`METRIC_COLUMNS` plus the BERTScore/BLEURT columns the rows have.
     """
+    if metrics is None:
+        metrics = (*METRIC_COLUMNS, *(c for c in SEMANTIC_COLUMNS if any(c in r for r in rows)))
     by = tuple(by)
     groupings: list[tuple[str, ...]] = [()] + [(c,) for c in by]
     if len(by) > 1:
@@ -243,6 +297,17 @@ def _cmd_score(args) -> int:
     rows = score_items(
         items, gens, eval_set=args.eval_set, file_items=args.items, file_gens=args.generations
     )
+    cfg = {
+        "device": args.device,
+        "bertscore": {"model": args.bertscore_model, "num_layers": args.bertscore_layers},
+        "bleurt": {"model": args.bleurt_model},
+    }
+    if is_configured(cfg):
+        semantic, meta = semantic_scores(items, {g["id"]: g["output"] for g in gens}, cfg)
+        add_semantic_scores(rows, semantic)
+        for name in ("bertscore", "bleurt"):
+            if meta[name]:
+                print(f"{name}: {meta[name].get('hash') or meta[name]['model']}")
     write_jsonl(args.output, rows)
     if args.summary:
         by = tuple(c for c in args.by.split(",") if c)
@@ -262,6 +327,19 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", required=True, help="per-item scores (JSON lines)")
     p.add_argument("--summary", help="write grouped means here (JSON)")
     p.add_argument("--eval-set", help="eval set name written into every row")
+    p.add_argument(
+        "--bertscore-model",
+        help="BERTScore of section summaries with this model (hub id or directory)",
+    )
+    p.add_argument(
+        "--bertscore-layers",
+        type=int,
+        help="which layer (default: bert-score's recommendation for known hub ids)",
+    )
+    p.add_argument(
+        "--bleurt-model", help="BLEURT of section summaries with this checkpoint (hub id or dir)"
+    )
+    p.add_argument("--device", default="auto", help="for BERTScore/BLEURT: auto, cpu or cuda")
     p.add_argument(
         "--by",
         default="q_type,domain",
