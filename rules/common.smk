@@ -6,6 +6,7 @@ from pathlib import Path
 
 from kmedqa.analysis import comparison_pairs
 from kmedqa.data.sources import KORMEDMCQA_HUB_ID
+from kmedqa.metrics.semantic import is_configured
 
 RESULTS = "results"
 
@@ -53,6 +54,31 @@ def generate_inputs(wildcards):
         es = EVAL_SETS[wildcards.eval_set]
         inputs["shots"] = split_file(es.get("shots_from", es["dataset"]), "train")
     return inputs
+
+
+SCORING = config["evaluation"].get("scoring", {})
+SEMANTIC = is_configured(SCORING)
+
+
+def semantic_file(model, variant, eval_set, ext):
+    return f"{RESULTS}/scores/{model}/{variant}/{eval_set}.semantic.{ext}"
+
+
+def score_inputs(wildcards):
+    m, v, e = wildcards.model, wildcards.variant, wildcards.eval_set
+    inputs = {
+        "qa": eval_items(wildcards),
+        "generations": f"{RESULTS}/generations/{m}/{v}/{e}.jsonl",
+    }
+    if SEMANTIC:
+        inputs["semantic"] = semantic_file(m, v, e, "jsonl")
+    return inputs
+
+
+def all_semantic_meta():
+    if not SEMANTIC:
+        return []
+    return [semantic_file(m, v, e, "json") for m, v in RUNS for e in EVAL_SETS]
 
 
 def run_name(model, variant):

@@ -56,6 +56,7 @@ rule paper_results:
         summaries=all_summary_files(),
         scores=all_score_files(),
         qa=[eval_items_file(e) for e in EVAL_SETS],
+        semantic=all_semantic_meta(),
     output:
         both(f"{FIG}/results_overall"),
         both(f"{FIG}/results_by_type"),
@@ -63,6 +64,7 @@ rule paper_results:
         tex_md("main_results"),
         tex_md("mcq_format"),
         tex_md("code_switching"),
+        tex_md("clinical_notes"),
         summary=f"{RESULTS}/scores/summary.json",
     log:
         f"{RESULTS}/logs/paper/results.log",

@@ -1,10 +1,32 @@
-# Per-item metrics (ROUGE paper/ko, MCQ strict/lenient/format, language) and summaries.
+# Per-item metrics (ROUGE paper/ko, MCQ strict/lenient/format, language, sections) and
+# summaries; BERTScore/BLEURT of section summaries when evaluation.scoring names models.
+
+
+rule semantic_score:
+    input:
+        qa=eval_items,
+        generations=f"{RESULTS}/generations/{{model}}/{{variant}}/{{eval_set}}.jsonl",
+    output:
+        scores=f"{RESULTS}/scores/{{model}}/{{variant}}/{{eval_set}}.semantic.jsonl",
+        meta=f"{RESULTS}/scores/{{model}}/{{variant}}/{{eval_set}}.semantic.json",
+    log:
+        f"{RESULTS}/logs/semantic_score/{{model}}/{{variant}}/{{eval_set}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/semantic_score/{{model}}/{{variant}}/{{eval_set}}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: workflow.cores
+    resources:
+        gpu=1,
+    params:
+        scoring=SCORING,
+    script:
+        "../scripts/semantic_score.py"
 
 
 rule score:
     input:
-        qa=eval_items,
-        generations=f"{RESULTS}/generations/{{model}}/{{variant}}/{{eval_set}}.jsonl",
+        unpack(score_inputs),
     output:
         scores=f"{RESULTS}/scores/{{model}}/{{variant}}/{{eval_set}}.jsonl",
         summary=f"{RESULTS}/scores/{{model}}/{{variant}}/{{eval_set}}.summary.json",

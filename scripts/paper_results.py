@@ -5,7 +5,12 @@ from rouge_score import tokenize
 from kmedqa.figures import grouped_bars
 from kmedqa.io import read_json, read_jsonl, write_json
 from kmedqa.items import read_items
-from kmedqa.tables import code_switching_table, main_results_table, mcq_table
+from kmedqa.tables import (
+    clinical_notes_table,
+    code_switching_table,
+    main_results_table,
+    mcq_table,
+)
 from kmedqa.workflow import run_script
 
 
@@ -53,6 +58,13 @@ def main(smk):
     for (run, es), f in zip(smk.params.runs, smk.input.scores, strict=True):
         scores[(es, run)] = read_jsonl(f)
     code_switching_table(scores).write(smk.output[10], smk.output[11])
+    scorers = {}
+    for f in smk.input.semantic:  # how BERTScore/BLEURT were run (the same for every run)
+        meta = read_json(f)
+        for name in ("bertscore", "bleurt"):
+            if meta.get(name) and (meta[name].get("hash") or name == "bleurt"):
+                scorers.setdefault(name, meta[name])
+    clinical_notes_table(summaries, scorers).write(smk.output[12], smk.output[13])
 
 
 run_script(snakemake, main)  # noqa: F821

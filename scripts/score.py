@@ -7,12 +7,15 @@ from kmedqa.workflow import run_script
 
 
 def main(smk):
+    semantic = smk.input.get("semantic")
     rows = score_items(
         read_items(smk.input.qa),
         read_jsonl(smk.input.generations),
         eval_set=smk.params.eval_set,
         file_items=smk.input.qa,
         file_gens=smk.input.generations,
+        semantic=read_jsonl(semantic) if semantic else None,
+        file_semantic=semantic,
     )
     write_jsonl(smk.output.scores, rows)
     write_json(smk.output.summary, summarize(rows))

@@ -55,6 +55,7 @@ def test_demo_config_dry_runs(repo_root, tmp_path, demo_config):
         (lambda c: c["training"].update(quantisation="nf4"), "quantisation"),
         (lambda c: c["training"]["lora"].update(r="sixteen"), "sixteen"),
         (lambda c: c["evaluation"]["generation"].update(batch_size=0), "batch_size"),
+        (lambda c: c["evaluation"].update(scoring={"bleurt": {"modle": "x"}}), "modle"),
         (lambda c: c["runs"].update({"gemma3-270m": ["base", "fine-tuned"]}), "fine-tuned"),
     ],
 )
@@ -80,6 +81,17 @@ def test_schema_rejects_bad_config_naming_the_key(repo_root, tmp_path, demo_conf
         (lambda c: c["runs"].update({"gemma3-270m": ["ft-missing"]}), "ft-missing"),
         (lambda c: c["runs"].update({"unknown-model": ["base"]}), "runs.unknown-model"),
         (lambda c: c["datasets"]["aihub_demo"].update(format="nope"), "datasets.aihub_demo.format"),
+        (
+            lambda c: c["compare"]["metrics"].append("summary_aggregate"),
+            "needs evaluation.scoring.bertscore.model",
+        ),
+        (
+            lambda c: (
+                c["evaluation"].update(scoring={"bertscore": {"model": "roberta-large"}}),
+                c["compare"]["metrics"].append("summary_bleurt"),
+            ),
+            "summary_bleurt needs evaluation.scoring.bleurt.model",
+        ),
     ],
 )
 def test_cross_references_are_checked(demo_config, mutate, needle):

@@ -98,6 +98,7 @@ def test_paper_is_complete(e2e):
         "main_results",
         "mcq_format",
         "code_switching",
+        "clinical_notes",
         "significance",
         "three_pp",
         "judge",
@@ -114,6 +115,8 @@ def test_paper_is_complete(e2e):
     assert "torch" in (paper / "tables" / "environment.md").read_text(encoding="utf-8")
     training = (paper / "tables" / "training.md").read_text(encoding="utf-8")
     assert "| optimizer steps | 4 |" in training
+    clinical = (paper / "tables" / "clinical_notes.md").read_text(encoding="utf-8")
+    assert "No eval set of this study has section_summary items." in clinical
 
 
 def test_every_test_item_answered_by_every_run(e2e):
@@ -206,8 +209,11 @@ def test_bad_raw_data_stops_before_anything_downstream(repo_root, tiny_model_dir
     assert not (tmp_path / "results/train").exists()
 
 
-def test_clinical_notes_pipeline_on_real_mts_dialog(repo_root, tiny_model_dir, tmp_path):
-    """experiments/clinical_notes_demo.yaml end to end (tiny model in place of Gemma 3 270M)."""
+def test_clinical_notes_pipeline_on_real_mts_dialog(
+    repo_root, tiny_model_dir, tiny_bert_dir, tiny_bleurt_dir, tmp_path
+):
+    """experiments/clinical_notes_demo.yaml end to end (tiny model in place of Gemma 3 270M),
+    with BERTScore and BLEURT configured (tiny random BERTs in place of the real scorers)."""
     mts = repo_root.parent / "shared" / "data" / "mts-dialog"
     if not mts.is_dir():
         pytest.skip(f"MTS-Dialog not found at {mts}")
@@ -227,6 +233,12 @@ def test_clinical_notes_pipeline_on_real_mts_dialog(repo_root, tiny_model_dir, t
     cfg["runs"] = {"tiny": cfg["runs"].pop("gemma3-270m")}
     cfg["training"]["args"].update(max_steps=2, save_steps=2)
     cfg["compare"]["resamples"] = 500
+    cfg["evaluation"]["scoring"] = {
+        "device": "cpu",
+        "bertscore": {"model": str(tiny_bert_dir), "num_layers": 2},
+        "bleurt": {"model": str(tiny_bleurt_dir)},
+    }
+    cfg["compare"]["metrics"] += ["summary_bertscore_f1", "summary_aggregate"]
     proc = snakemake(repo_root, tmp_path, cfg)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     manifest = json.loads((tmp_path / "results/data/mts/manifest.json").read_text())
@@ -236,8 +248,18 @@ def test_clinical_notes_pipeline_on_real_mts_dialog(repo_root, tiny_model_dir, t
         for line in (tmp_path / "results/scores/tiny/ft-mts/mts-test-sample24.jsonl").open()
     ]
     assert len(scores) == 6 and all(s["section_correct"] in (0, 1) for s in scores)
+    for s in scores:
+        parts = [s["summary_rouge1_paper"], s["summary_bertscore_f1"], s["summary_bleurt"]]
+        assert s["summary_aggregate"] == pytest.approx(sum(parts) / 3)
+    table = (tmp_path / "paper/tables/clinical_notes.md").read_text(encoding="utf-8")
+    assert "not run" not in table and "L2_no-idf" in table and "tiny:ft-mts" in table
     assert (tmp_path / "paper/tables/decontamination.md").read_text(encoding="utf-8").count(
         "mts"
     ) >= 2
     comps = json.loads((tmp_path / "results/stats/compare/mts-test-sample24.json").read_text())
-    assert {c["metric"] for c in comps} >= {"section_correct", "summary_rougeL_ko"}
+    assert {c["metric"] for c in comps} >= {
+        "section_correct",
+        "summary_rougeL_ko",
+        "summary_bertscore_f1",
+        "summary_aggregate",
+    }

@@ -287,6 +287,58 @@ def mcq_table(summaries: list[dict[str, Any]]) -> Table:
     return t
 
 
+CLINICAL_COLS = [
+    ("section_correct", "Section acc."),
+    ("summary_rouge1_paper", "R-1"),
+    ("summary_rouge2_paper", "R-2"),
+    ("summary_rougeL_paper", "R-L"),
+    ("summary_bertscore_f1", "BERTScore F1"),
+    ("summary_bleurt", "BLEURT"),
+    ("summary_aggregate", "Aggregate"),
+]
+
+
+def clinical_notes_table(
+    summaries: list[dict[str, Any]], scorers: dict[str, Any] | None = None
+) -> Table:
+    """The clinical-notes study's table: section accuracy, summary ROUGE, BERTScore, BLEURT and
+    their aggregate, per eval set x run; model-based columns say "not run" when unconfigured."""
+    t = Table(
+        "clinical_notes",
+        "Clinical notes (MTS-Dialog section summaries): section-header accuracy, ROUGE, BERTScore "
+        "F1, BLEURT and the aggregate mean(ROUGE-1, BERTScore F1, BLEURT)",
+        ["eval set", "run", "n", *(label for _, label in CLINICAL_COLS)],
+        align="llr" + "r" * len(CLINICAL_COLS),
+    )
+    rows = [s for s in summaries if s["group"] == "overall" and s.get("n_section_correct")]
+    for s in sorted(rows, key=lambda s: (s["eval_set"], _run_order(s["run"]))):
+        cells = [s.get(c) if s.get(f"n_{c}") else NOT_RUN for c, _ in CLINICAL_COLS]
+        t.rows.append([s["eval_set"], s["run"], s["n_section_correct"], *cells])
+    if not rows:
+        t.notes.append("No eval set of this study has section_summary items.")
+        return t
+    scorers = scorers or {}
+    done = []
+    if scorers.get("bertscore"):
+        bs = scorers["bertscore"]
+        done.append(f"BERTScore: {bs.get('hash') or bs['model']}")
+    if scorers.get("bleurt"):
+        done.append(f"BLEURT: {scorers['bleurt']['model']} (first logit of (reference, summary))")
+    missing = [n for n in ("bertscore", "bleurt") if not scorers.get(n)]
+    if missing:
+        done.append(
+            " and ".join({"bertscore": "BERTScore", "bleurt": "BLEURT"}[n] for n in missing)
+            + " not run: no model configured ("
+            + ", ".join(f"evaluation.scoring.{n}.model" for n in missing)
+            + "), so there is no aggregate either."
+        )
+    t.notes.append(
+        "Scores of the summary after the section code; ROUGE with rouge-score's default "
+        "tokenizer. " + "; ".join(done)
+    )
+    return t
+
+
 def code_switching_table(scores: dict[tuple[str, str], list[dict[str, Any]]]) -> Table:
     t = Table(
         "code_switching",

@@ -68,6 +68,7 @@ def check_config(config: dict[str, Any]) -> None:
                     raise ConfigError(f"runs.{model}: {v!r} names an unknown train set {v[3:]!r}")
                 if "training" not in config:
                     raise ConfigError(f"runs.{model}: {v!r} needs a training section")
+    _check_semantic_metrics(config)
     from .prompts import load_tasks
 
     formats = load_tasks()["formats"]
@@ -76,6 +77,23 @@ def check_config(config: dict[str, Any]) -> None:
             raise ConfigError(
                 f"datasets.{name}.format: unknown prompt format {ds['format']!r} (declared: {', '.join(formats)})"
             )
+
+
+def _check_semantic_metrics(config: dict[str, Any]) -> None:
+    """A compared BERTScore/BLEURT/aggregate metric needs its model configured."""
+    from .metrics.semantic import AGGREGATE_COLUMN, scoring_settings
+
+    scoring = scoring_settings(config["evaluation"].get("scoring"))
+    for metric in config.get("compare", {}).get("metrics", []):
+        needs = {"bertscore": "bertscore" in metric, "bleurt": "bleurt" in metric}
+        if metric == AGGREGATE_COLUMN:
+            needs = {"bertscore": True, "bleurt": True}
+        for name, needed in needs.items():
+            if needed and not scoring[name]:
+                raise ConfigError(
+                    f"compare.metrics: {metric} needs evaluation.scoring.{name}.model "
+                    "(or drop it from compare.metrics)"
+                )
 
 
 @contextlib.contextmanager
