@@ -232,7 +232,8 @@ def test_killed_run_resumes_without_recomputing(tiny, tmp_path, monkeypatch):
 # --------------------------------------------------------------------------- adapters
 
 
-def test_merged_and_unmerged_adapter_agree(tiny, tmp_path):
+def _random_adapter(tiny, outdir: Path, r: int = 4) -> Path:
+    """A LoRA adapter on the tiny model whose B matrices are random, so that it matters."""
     import torch
     from peft import LoraConfig, get_peft_model
 
@@ -241,17 +242,20 @@ def test_merged_and_unmerged_adapter_agree(tiny, tmp_path):
     torch.manual_seed(1)
     base = load_model(read_model_info(tiny), device="cpu")
     cfg = LoraConfig(
-        r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "up_proj", "down_proj"],
+        r=r, lora_alpha=2 * r, target_modules=["q_proj", "v_proj", "up_proj", "down_proj"],
         init_lora_weights=False, task_type="CAUSAL_LM",
     )  # fmt: skip
     peft_model = get_peft_model(base, cfg)
-    with torch.no_grad():  # make the adapter matter: B random and non-zero, scaled up
+    with torch.no_grad():
         for name, p in peft_model.named_parameters():
             if "lora_B" in name:
                 p.normal_(0, 0.5)
-    adapter = tmp_path / "adapter"
-    peft_model.save_pretrained(adapter)
+    peft_model.save_pretrained(outdir)
+    return outdir
 
+
+def test_merged_and_unmerged_adapter_agree(tiny, tmp_path):
+    adapter = _random_adapter(tiny, tmp_path / "adapter")
     items = _items(9)
     _gen(tiny, items, tmp_path / "base.jsonl", tmp_path / "c")
     _gen(tiny, items, tmp_path / "lora.jsonl", tmp_path / "c", adapter_dir=str(adapter))
@@ -450,6 +454,49 @@ def test_config_budgets_override_the_format(tiny, tmp_path):
     rows = {r["id"]: r for r in _rows(tmp_path / "o.jsonl")}
     assert all(rows[it["id"]]["n_new_tokens"] <= 2 for it in items if it["task"] == "mcq")
     assert any(rows[it["id"]]["n_new_tokens"] > 2 for it in items if it["task"] != "mcq")
+
+
+@pytest.mark.parametrize("rank, max_rank", [(4, 8), (12, 16)])
+def test_vllm_backend_drives_vllms_api_like_the_hf_backend(
+    tiny, tmp_path, monkeypatch, rank, max_rank
+):
+    """With a stand-in for vLLM (tests/fake_vllm.py: vLLM's offline API computed by
+    transformers), the vllm backend sends the HF backend's prompt token ids, budgets and
+    stop ids, serves the adapter through LoRARequest, and gets the same outputs."""
+    import fake_vllm
+    from transformers import AutoTokenizer
+
+    adapter = _random_adapter(tiny, tmp_path / "adapter", r=rank)
+    items = _items(7)
+    _gen(tiny, items, tmp_path / "hf.jsonl", tmp_path / "c", adapter_dir=str(adapter))
+    calls = fake_vllm.install(monkeypatch)
+    stats = _gen(
+        tiny, items, tmp_path / "vllm.jsonl", tmp_path / "c", adapter_dir=str(adapter),
+        backend="vllm",
+    )  # fmt: skip
+    assert stats["backend"] == "vllm" and stats["n_generated"] == len(items)
+    (llm,) = calls["LLM"]
+    info = json.loads(tiny.read_text())
+    assert llm["model"] == info["path"] and llm["enable_lora"] and llm["dtype"] == "float32"
+    assert llm["max_lora_rank"] == max_rank
+    assert all(c["lora_request"].lora_path == str(adapter) for c in calls["generate"])
+    budgets = {c["params"].max_tokens for c in calls["generate"]}
+    assert len(budgets) > 1 and budgets <= {3, 4, 6, 8}  # the per-task budgets (SMALL)
+    eot = AutoTokenizer.from_pretrained(info["path"]).convert_tokens_to_ids("<end_of_turn>")
+    assert all(eot in c["params"].stop_token_ids for c in calls["generate"])
+    hf, vl = _rows(tmp_path / "hf.jsonl"), _rows(tmp_path / "vllm.jsonl")
+    assert [r["prompt_sha"] for r in vl] == [r["prompt_sha"] for r in hf]
+    assert [r["output"] for r in vl] == [r["output"] for r in hf]
+    assert [r["n_new_tokens"] for r in vl] == [r["n_new_tokens"] for r in hf]
+    assert len(list((tmp_path / "c").glob("*.jsonl"))) == 2  # the backend is in the cache key
+
+
+def test_vllm_lora_rank_rounds_up_to_what_vllm_accepts():
+    from kmedqa.generation import vllm_lora_rank
+
+    assert [vllm_lora_rank(r) for r in (1, 8, 9, 64, 300, 512)] == [8, 8, 16, 64, 320, 512]
+    with pytest.raises(ConfigError, match="512"):
+        vllm_lora_rank(1024)
 
 
 def test_vllm_backend_without_vllm_is_named(tiny, tmp_path):

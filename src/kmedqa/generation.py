@@ -400,6 +400,17 @@ class _HFRunner:
         return results
 
 
+VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # vLLM's LoRAConfig accepts only these
+
+
+def vllm_lora_rank(rank: int) -> int:
+    """The smallest ``max_lora_rank`` vLLM accepts that holds an adapter of rank ``rank``."""
+    for r in VLLM_LORA_RANKS:
+        if r >= rank:
+            return r
+    raise ConfigError(f"LoRA rank {rank} is above vLLM's largest max_lora_rank (512); use backend: hf")
+
+
 class _VLLMRunner:
     """vLLM offline engine, greedy; a LoRA adapter is served through ``LoRARequest``.
 
@@ -428,7 +439,7 @@ class _VLLMRunner:
             import json
 
             rank = json.loads((Path(adapter_dir) / "adapter_config.json").read_text())["r"]
-            kwargs.update(enable_lora=True, max_lora_rank=max(8, rank))
+            kwargs.update(enable_lora=True, max_lora_rank=vllm_lora_rank(rank))
             self.lora = LoRARequest("adapter", 1, str(adapter_dir))
         self.llm, self.tok = LLM(**kwargs), tok
         gen_eos = self.llm.get_tokenizer().eos_token_id
