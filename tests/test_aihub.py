@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from tiny import run_cli
 
 from kmedqa.data.aihub import load_aihub, parse_answer_index, parse_options
 from kmedqa.errors import InputError
@@ -67,17 +68,6 @@ def make_download(root: Path, train=GOOD_TRAIN, val=GOOD_VAL) -> Path:
         {f"{r['qa_id']}.json": r for r in val},
     )
     return root
-
-
-def run_cli(argv, capsys):
-    from kmedqa.cli import main
-
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as exc:
-        rc = exc.code
-    captured = capsys.readouterr()
-    return rc, captured.out, captured.err
 
 
 # --------------------------------------------------------------------------- good input

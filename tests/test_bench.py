@@ -14,24 +14,12 @@ from kmedqa.errors import ConfigError
 from kmedqa.items import validate_item
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tiny import build_tiny_model  # noqa: E402
+from tiny import tiny_model_json  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def tiny_json(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("tiny-bench")
-    model_dir = build_tiny_model(root / "hf")
-    mj = root / "model.json"
-    info = {
-        "name": "tiny",
-        "source": "local",
-        "path": str(model_dir),
-        "chat_template": "gemma",
-        "dtype": "float32",
-        "spec": {},
-    }
-    mj.write_text(json.dumps(info))
-    return mj
+    return tiny_model_json(tmp_path_factory.mktemp("tiny-bench"))
 
 
 def test_bench_generate_writes_report(tiny_json, tmp_path, capsys):

@@ -26,7 +26,7 @@ from kmedqa.generation import (
 from kmedqa.items import make_item
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tiny import build_tiny_model  # noqa: E402
+from tiny import tiny_model_json  # noqa: E402
 
 FORMATS = {"aihub71875": "aihub", "kormedmcqa": "kormedmcqa"}
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -100,19 +100,7 @@ def _items(n: int, *, prefix: str = "q") -> list[dict]:
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("tiny")
-    model_dir = build_tiny_model(root / "hf")
-    model_json = root / "model.json"
-    info = {
-        "name": "tiny",
-        "source": "local",
-        "path": str(model_dir),
-        "chat_template": "gemma",
-        "dtype": "float32",
-        "spec": {},
-    }
-    model_json.write_text(json.dumps(info))
-    return model_json
+    return tiny_model_json(tmp_path_factory.mktemp("tiny"))
 
 
 def _gen(tiny, items, out, cache, **kw):
@@ -399,22 +387,7 @@ def test_icl_shots_are_deterministic(tiny, tmp_path):
 @pytest.fixture(scope="module")
 def tiny_wide(tmp_path_factory) -> Path:
     """The tiny model with a sliding window longer than any test prompt."""
-    root = tmp_path_factory.mktemp("tiny-wide")
-    model_dir = build_tiny_model(root / "hf")
-    cfg = json.loads((model_dir / "config.json").read_text())
-    cfg["sliding_window"] = 4096
-    (model_dir / "config.json").write_text(json.dumps(cfg))
-    model_json = root / "model.json"
-    info = {
-        "name": "tiny-wide",
-        "source": "local",
-        "path": str(model_dir),
-        "chat_template": "gemma",
-        "dtype": "float32",
-        "spec": {},
-    }
-    model_json.write_text(json.dumps(info))
-    return model_json
+    return tiny_model_json(tmp_path_factory.mktemp("tiny-wide"), "tiny-wide", sliding_window=4096)
 
 
 def test_shared_prefix_gives_the_unbatched_outputs(tiny_wide, tmp_path):

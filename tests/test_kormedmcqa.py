@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from tiny import run_cli
 
 from kmedqa.data.kormedmcqa import load_kormedmcqa, split_from_name
 from kmedqa.errors import ConfigError, InputError
@@ -72,17 +73,6 @@ def write_parquet(path: Path, rows) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows), path)
     return path
-
-
-def run_cli(argv, capsys):
-    from kmedqa.cli import main
-
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as exc:
-        rc = exc.code
-    captured = capsys.readouterr()
-    return rc, captured.out, captured.err
 
 
 def without_source(items):

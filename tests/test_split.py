@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from tiny import run_cli
 
 from kmedqa.data.split import (
     SPLIT_NAMES,
@@ -63,17 +64,6 @@ def make_items(sizes=STRATA_SIZES, split_key=None):
             )
     random.Random(0).shuffle(items)  # input order must not matter
     return items
-
-
-def run_cli(argv, capsys):
-    from kmedqa.cli import main
-
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as exc:
-        rc = exc.code
-    captured = capsys.readouterr()
-    return rc, captured.out, captured.err
 
 
 def files(outdir: Path) -> dict[str, bytes]:

@@ -133,3 +133,39 @@ def build_tiny_bert(outdir: str | Path, *, num_labels: int | None = None, seed: 
     model = BertForSequenceClassification(cfg) if num_labels else BertModel(cfg)
     model.save_pretrained(outdir)
     return outdir
+
+
+def tiny_model_json(root: str | Path, name: str = "tiny", **config_changes) -> Path:
+    """Build the tiny model under ``root/hf`` (``config_changes`` edit its config.json) and
+    write the ``model.json`` that the workflow's ``materialize`` would: returns its path."""
+    import json
+
+    root = Path(root)
+    model_dir = build_tiny_model(root / "hf")
+    if config_changes:
+        cfg = json.loads((model_dir / "config.json").read_text())
+        cfg.update(config_changes)
+        (model_dir / "config.json").write_text(json.dumps(cfg))
+    info = {
+        "name": name,
+        "source": "local",
+        "path": str(model_dir),
+        "chat_template": "gemma",
+        "dtype": "float32",
+        "spec": {},
+    }
+    model_json = root / "model.json"
+    model_json.write_text(json.dumps(info))
+    return model_json
+
+
+def run_cli(argv, capsys) -> tuple[int, str, str]:
+    """``kmedqa ARGV`` in this process: (exit status, stdout, stderr)."""
+    from kmedqa.cli import main
+
+    try:
+        rc = main([str(a) for a in argv])
+    except SystemExit as exc:
+        rc = exc.code
+    captured = capsys.readouterr()
+    return rc, captured.out, captured.err
