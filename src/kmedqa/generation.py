@@ -408,7 +408,9 @@ def vllm_lora_rank(rank: int) -> int:
     for r in VLLM_LORA_RANKS:
         if r >= rank:
             return r
-    raise ConfigError(f"LoRA rank {rank} is above vLLM's largest max_lora_rank (512); use backend: hf")
+    raise ConfigError(
+        f"LoRA rank {rank} is above vLLM's largest max_lora_rank (512); use backend: hf"
+    )
 
 
 class _VLLMRunner:
