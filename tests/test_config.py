@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import subprocess
 import sys
 
@@ -109,3 +110,23 @@ def test_experiment_configs_validate(repo_root):
         cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
         jsonschema.validate(cfg, schema)
         check_config(cfg)
+
+
+def test_slurm_profile_dry_runs_a_study(repo_root, tmp_path):
+    """profiles/slurm (GPU rules on the gpu partition) plans the clinical-notes study."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--profile", str(repo_root / "profiles/slurm"),
+         "--snakefile", str(repo_root / "Snakefile"), "--directory", str(tmp_path),
+         "--configfile", str(repo_root / "experiments/clinical_notes.yaml")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
+    # 3 models x (icl, ft-mts) on one eval set; BERTScore/BLEURT configured in the study
+    assert {k: counts.get(k) for k in ("train", "generate", "semantic_score", "score")} == {
+        "train": "3",
+        "generate": "6",
+        "semantic_score": "6",
+        "score": "6",
+    }, out[-3000:]
