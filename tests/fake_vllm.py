@@ -89,11 +89,17 @@ class LLM:
         CALLS["generate"].append(
             dict(prompts=prompts, params=sampling_params, lora_request=lora_request)
         )
-        assert sampling_params.temperature == 0.0, "kmedqa decodes greedily"
+        if isinstance(sampling_params, list):  # vLLM: one per prompt, or one for all
+            if len(sampling_params) != len(prompts):
+                raise ValueError("the lengths of prompts and sampling_params must be the same")
+            params_list = sampling_params
+        else:
+            params_list = [sampling_params] * len(prompts)
         model = self._model_for(lora_request)
-        stops = set(sampling_params.stop_token_ids or [])
         outs = []
-        for p in prompts:
+        for p, sampling_params in zip(prompts, params_list, strict=True):
+            assert sampling_params.temperature == 0.0, "kmedqa decodes greedily"
+            stops = set(sampling_params.stop_token_ids or [])
             ids = torch.tensor([p["prompt_token_ids"]])
             with torch.inference_mode():
                 seq = model.generate(

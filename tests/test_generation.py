@@ -293,16 +293,31 @@ def test_per_task_budgets_are_respected(tiny, tmp_path, monkeypatch):
     assert sum(counter.sizes) == len(items) and max(counter.sizes) <= 4
 
 
-def test_batch_plan_never_mixes_budgets():
+def test_batch_plan_fills_batches_in_budget_order():
     prompts = [{"id": f"i{k}", "max_new_tokens": (8, 24, 128)[k % 3]} for k in range(23)]
     lengths = [(k * 7) % 13 + 1 for k in range(23)]
     plan = batch_plan(prompts, lengths, 4)
-    assert sorted(i for b in plan for i in b) == list(range(23))
-    for b in plan:
-        assert 1 <= len(b) <= 4
-        assert len({prompts[i]["max_new_tokens"] for i in b}) == 1
-        assert [lengths[i] for i in b] == sorted((lengths[i] for i in b), reverse=True)
+    flat = [i for b in plan for i in b]
+    assert sorted(flat) == list(range(23))
+    assert [len(b) for b in plan] == [4] * 5 + [3]  # no small batch per budget
+    keys = [(prompts[i]["max_new_tokens"], -lengths[i]) for i in flat]
+    assert keys == sorted(keys)  # by budget, then longest prompt first
     assert plan == batch_plan(prompts, lengths, 4)
+
+
+def test_mixed_budget_batches_give_the_budget_grouped_outputs(tiny_wide, tmp_path, monkeypatch):
+    """A batch that decodes to its largest budget and cuts each row at its own gives what
+    generating each row alone with its own budget gives."""
+    _patch_formats(monkeypatch, aihub={"max_new_tokens": {"mcq": 2, "short": 5, "descriptive": 9}})
+    items = [i for i in _items(12) if i["dataset"] == "aihub71875"]
+    counter = CountCalls(monkeypatch)
+    _gen(tiny_wide, items, tmp_path / "mixed.jsonl", tmp_path / "c", batch_size=16)
+    assert len(counter.sizes) == 1  # every budget in one batch
+    _gen(tiny_wide, items, tmp_path / "alone.jsonl", tmp_path / "c", batch_size=1)
+    mixed, alone = _rows(tmp_path / "mixed.jsonl"), _rows(tmp_path / "alone.jsonl")
+    assert [r["output"] for r in mixed] == [r["output"] for r in alone]
+    assert [r["n_new_tokens"] for r in mixed] == [r["n_new_tokens"] for r in alone]
+    assert {r["n_new_tokens"] for r in mixed} >= {2, 9}
 
 
 def test_stop_strings_cut_the_output(tiny, tmp_path, monkeypatch):
@@ -453,10 +468,12 @@ def test_vllm_backend_drives_vllms_api_like_the_hf_backend(
     assert llm["model"] == info["path"] and llm["enable_lora"] and llm["dtype"] == "float32"
     assert llm["max_lora_rank"] == max_rank
     assert all(c["lora_request"].lora_path == str(adapter) for c in calls["generate"])
-    budgets = {c["params"].max_tokens for c in calls["generate"]}
+    params = [sp for c in calls["generate"] for sp in c["params"]]
+    assert len(params) == len(items)  # one SamplingParams per prompt
+    budgets = {sp.max_tokens for sp in params}
     assert len(budgets) > 1 and budgets <= {3, 4, 6, 8}  # the per-task budgets (SMALL)
     eot = AutoTokenizer.from_pretrained(info["path"]).convert_tokens_to_ids("<end_of_turn>")
-    assert all(eot in c["params"].stop_token_ids for c in calls["generate"])
+    assert all(eot in sp.stop_token_ids for sp in params)
     hf, vl = _rows(tmp_path / "hf.jsonl"), _rows(tmp_path / "vllm.jsonl")
     assert [r["prompt_sha"] for r in vl] == [r["prompt_sha"] for r in hf]
     assert [r["output"] for r in vl] == [r["output"] for r in hf]
