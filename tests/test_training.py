@@ -127,6 +127,32 @@ run_train({model_json!r}, Path({out!r}), training_cfg(max_steps=8))
 """
 
 
+def test_a_checkpoint_killed_while_saving_is_skipped(tmp_path, caplog):
+    """A kill between the weights and trainer_state.json leaves a half checkpoint: resume from
+    the one before it (CI once killed the test below inside checkpoint-6's save)."""
+    from kmedqa.training import last_checkpoint
+
+    ck = tmp_path / "ckpt"
+    assert last_checkpoint(ck) is None
+    state = {"global_step": 4, "log_history": []}
+    for n in (2, 4, 6, 8, 10):
+        (ck / f"checkpoint-{n}").mkdir(parents=True)
+        (ck / f"checkpoint-{n}" / "adapter_model.safetensors").write_bytes(b"x")
+    for n in (2, 4):
+        (ck / f"checkpoint-{n}" / "trainer_state.json").write_text(json.dumps(state))
+    (ck / "checkpoint-8" / "trainer_state.json").write_text('{"global_step": 8, "log_hi')
+    (ck / "checkpoint-10" / "trainer_state.json").write_text("{}")
+    (ck / "checkpoint-x").mkdir()
+    with caplog.at_level("WARNING", logger="kmedqa.training"):
+        assert last_checkpoint(ck) == str(ck / "checkpoint-4")
+    said = caplog.text
+    assert "checkpoint-6" in said and "no trainer_state.json" in said
+    assert "checkpoint-8" in said and "unreadable" in said
+    assert "checkpoint-10" in said and "lacks" in said
+    (ck / "checkpoint-10" / "trainer_state.json").write_text(json.dumps(state))
+    assert last_checkpoint(ck) == str(ck / "checkpoint-10")  # numeric, not lexical, order
+
+
 def test_killed_training_resumes_to_the_same_adapter(model_json, tmp_path):
     """SIGKILL after a checkpoint, rerun: same final adapter as an uninterrupted run."""
     import torch
@@ -160,7 +186,9 @@ def test_killed_training_resumes_to_the_same_adapter(model_json, tmp_path):
     assert not (out / "adapter").exists()
 
     s = run_train(model_json, out, training_cfg(max_steps=8))
-    assert s["resumed_from"] in ("checkpoint-4", "checkpoint-6")
+    # checkpoint-4 was complete when the kill was sent; a later one may be too (or half-written,
+    # then skipped); a trainer_state.json caught mid-write sends it back to checkpoint-2
+    assert s["resumed_from"] in ("checkpoint-2", "checkpoint-4", "checkpoint-6")
     a, b = (
         load_file(ref / "adapter" / "adapter_model.safetensors"),
         load_file(out / "adapter" / "adapter_model.safetensors"),

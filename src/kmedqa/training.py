@@ -110,10 +110,38 @@ def score_only_label_positions_on_cpu() -> bool:
 
 
 def last_checkpoint(checkpoint_dir: str | Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+    """The newest *complete* ``checkpoint-N`` in ``checkpoint_dir``, or None.
+
+    The Trainer writes a checkpoint's weights, optimizer, scheduler and RNG state first and
+    its ``trainer_state.json`` last, so a job killed while saving leaves a directory without
+    a readable state. Such a directory is skipped (and said so): the run resumes from the
+    previous checkpoint, and the Trainer rewrites the half-written one when it gets there.
+    """
+    import json
+    import re
 
     path = Path(checkpoint_dir)
-    return get_last_checkpoint(str(path)) if path.is_dir() else None
+    if not path.is_dir():
+        return None
+    numbered = [
+        (int(m.group(1)), d)
+        for d in path.iterdir()
+        if d.is_dir() and (m := re.fullmatch(r"checkpoint-(\d+)", d.name))
+    ]
+    for _, d in sorted(numbered, reverse=True):
+        try:
+            state = json.loads((d / "trainer_state.json").read_text())
+            if "global_step" in state and "log_history" in state:
+                return str(d)
+            reason = "its trainer_state.json lacks global_step/log_history"
+        except FileNotFoundError:
+            reason = "it has no trainer_state.json"
+        except (OSError, ValueError) as e:
+            reason = f"its trainer_state.json is unreadable ({e})"
+        log.warning(
+            "skipping incomplete checkpoint %s: %s (the job was killed while saving)", d, reason
+        )
+    return None
 
 
 def count_parameters(model) -> dict[str, Any]:
