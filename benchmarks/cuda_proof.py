@@ -177,8 +177,8 @@ def run_training(work: Path, model_json: Path, steps: int) -> dict:
     import trl
     from peft import PeftModel, prepare_model_for_kbit_training
 
-    from kmedqa.bench import demo_items
     from kmedqa.generation import render_prompts
+    from kmedqa.generation.bench import demo_items
     from kmedqa.models import load_model, load_tokenizer, read_model_info
     from kmedqa.training import count_parameters, train
 
@@ -324,7 +324,7 @@ def run_training(work: Path, model_json: Path, steps: int) -> dict:
 
 
 def run_bench(model_json: Path, n: int, configs: list[tuple[int, bool]]) -> list[dict]:
-    from kmedqa.bench import bench_generate, demo_items
+    from kmedqa.generation.bench import bench_generate, demo_items
     from kmedqa.models import load_model, load_tokenizer, read_model_info
 
     info = read_model_info(model_json)

@@ -4,7 +4,7 @@
 import json
 from pathlib import Path
 
-from kmedqa.analysis import comparison_pairs
+from kmedqa.stats.compare import comparison_pairs
 from kmedqa.data.sources import KORMEDMCQA_HUB_ID
 from kmedqa.metrics.semantic import is_configured
 

@@ -1,7 +1,7 @@
 """Every paired comparison on one eval set (see kmedqa.analysis)."""
 
-from kmedqa.analysis import compare_eval_set
 from kmedqa.io import write_json
+from kmedqa.stats.compare import compare_eval_set
 from kmedqa.workflow import run_script
 
 

@@ -1,6 +1,6 @@
 """Decontamination report: eval items sharing a 13-gram or near-duplicating a training item."""
 
-from kmedqa.decontam import decontaminate, make_table
+from kmedqa.data.decontam import decontaminate, make_table
 from kmedqa.io import atomic_write_text, write_json
 from kmedqa.items import read_items
 from kmedqa.workflow import run_script

@@ -2,10 +2,10 @@
 
 from collections import Counter
 
-from kmedqa.figures import data_distribution
 from kmedqa.io import read_json
 from kmedqa.items import read_items
-from kmedqa.tables import Table
+from kmedqa.paper.figures import data_distribution
+from kmedqa.paper.tables import Table
 from kmedqa.workflow import run_script
 
 

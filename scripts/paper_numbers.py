@@ -1,7 +1,7 @@
 """paper/numbers.tex: one macro per number the text uses."""
 
 from kmedqa.io import read_json
-from kmedqa.numbers import collect, write_numbers
+from kmedqa.paper.numbers import collect, write_numbers
 from kmedqa.workflow import run_script
 
 

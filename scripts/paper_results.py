@@ -2,10 +2,10 @@
 
 from rouge_score import tokenize
 
-from kmedqa.figures import grouped_bars
 from kmedqa.io import read_json, read_jsonl, write_json
 from kmedqa.items import read_items
-from kmedqa.tables import (
+from kmedqa.paper.figures import grouped_bars
+from kmedqa.paper.tables import (
     clinical_notes_table,
     code_switching_table,
     main_results_table,

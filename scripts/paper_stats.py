@@ -1,10 +1,10 @@
 """Forest plot, power figure, per-department accuracy, significance and 3.0%p tables."""
 
-from kmedqa.analysis import domain_accuracy
-from kmedqa.figures import domain_accuracy as domain_figure
-from kmedqa.figures import forest, power_curves
 from kmedqa.io import read_json, read_jsonl, write_json
-from kmedqa.tables import significance_table, three_pp_table
+from kmedqa.paper.figures import domain_accuracy as domain_figure
+from kmedqa.paper.figures import forest, power_curves
+from kmedqa.paper.tables import significance_table, three_pp_table
+from kmedqa.stats.compare import domain_accuracy
 from kmedqa.workflow import run_script
 
 

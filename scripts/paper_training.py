@@ -2,9 +2,9 @@
 
 import csv
 
-from kmedqa.figures import loss_curves
 from kmedqa.io import read_json
-from kmedqa.tables import environment_table, lora_table, training_table
+from kmedqa.paper.figures import loss_curves
+from kmedqa.paper.tables import environment_table, lora_table, training_table
 from kmedqa.workflow import run_script
 
 

@@ -1,7 +1,7 @@
 """Power analysis: the published 3.0%p question, MDE curves, observed comparisons."""
 
-from kmedqa.analysis import power_report
 from kmedqa.io import read_json, write_json
+from kmedqa.stats.compare import power_report
 from kmedqa.workflow import run_script
 
 

@@ -6,17 +6,17 @@ import json
 
 import pytest
 
-from kmedqa.analysis import (
+from kmedqa.data.sample import sample_items
+from kmedqa.errors import ConfigError
+from kmedqa.paper.numbers import collect, write_numbers
+from kmedqa.paper.tables import Table, significance_table, tex_escape, three_pp_table
+from kmedqa.stats.compare import (
     compare_eval_set,
     comparison_pairs,
     domain_accuracy,
     mean_ci,
     power_report,
 )
-from kmedqa.data.sample import sample_items
-from kmedqa.errors import ConfigError
-from kmedqa.numbers import collect, write_numbers
-from kmedqa.tables import Table, significance_table, tex_escape, three_pp_table
 
 
 def test_comparison_pairs():

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from kmedqa.bench import demo_items, parse_format_map
 from kmedqa.cli import main
 from kmedqa.errors import ConfigError
+from kmedqa.generation.bench import demo_items, parse_format_map
 from kmedqa.items import validate_item
 
 sys.path.insert(0, str(Path(__file__).parent))

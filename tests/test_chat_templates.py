@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from kmedqa.chat import fit_messages, render_prompt, supports_system
 from kmedqa.prompts import build_messages, get_format, load_tasks
+from kmedqa.prompts.chat import fit_messages, render_prompt, supports_system
 from kmedqa.training import to_prompt_completion
 
 # Stand-ins with the structure of the real templates (tests have no hub access).

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kmedqa.cli import main
-from kmedqa.decontam import _shingles, decontaminate, make_table, normalize_text
+from kmedqa.data.decontam import _shingles, decontaminate, make_table, normalize_text
 from kmedqa.io import read_json, write_jsonl
 from kmedqa.items import make_item
 

@@ -13,7 +13,7 @@ from judge_fixtures import make_generations, make_items
 from kmedqa.cli import main as kmedqa_main
 from kmedqa.errors import KmedqaError
 from kmedqa.io import read_json, read_jsonl, write_jsonl
-from kmedqa.judge.anthropic_backend import AnthropicBackend
+from kmedqa.judge.backends.anthropic import AnthropicBackend
 from kmedqa.judge.cache import cache_key
 from kmedqa.judge.core import judge_run
 from kmedqa.judge.rubric import load_rubric

@@ -10,8 +10,8 @@ import pytest
 from judge_fixtures import make_generations, make_items
 
 from kmedqa.io import read_json, read_jsonl
+from kmedqa.judge.backends.local import LocalBackend
 from kmedqa.judge.core import judge_run
-from kmedqa.judge.local_backend import LocalBackend
 
 VOCAB = ["[PAD]", "[UNK]", "[BOS]", "[EOS]", "<", ">", "{", "}", '"', ":", ",", "/", "|"]
 VOCAB += ["accuracy", "completeness", "relevance", "system", "user", "assistant", "JSON"]

@@ -7,7 +7,7 @@ import math
 import pytest
 from scipy import stats as sps
 
-from kmedqa.power import (
+from kmedqa.stats.power import (
     mcnemar_configurations,
     mcnemar_mde,
     mcnemar_n_required,

@@ -10,7 +10,7 @@ from scipy import stats as sps
 
 from kmedqa import cli
 from kmedqa.errors import InputError
-from kmedqa.stats import (
+from kmedqa.stats.paired import (
     compare_families,
     compare_family,
     compare_paired,
@@ -75,7 +75,7 @@ def test_bootstrap_percentile_matches_loop_reference():
 
 
 def test_bootstrap_blocks_do_not_change_stream(monkeypatch):
-    import kmedqa.stats as st
+    import kmedqa.stats.paired as st
 
     a, b = _data(n=50)
     full = paired_bootstrap(a, b, n_resamples=500, seed=3)

@@ -10,16 +10,16 @@ import argparse
 import importlib
 import sys
 
-from . import __version__
-from .errors import one_line_errors
+from kmedqa import __version__
+from kmedqa.errors import one_line_errors
 
 MODULES = (
     "kmedqa.data.cli",
     "kmedqa.data.sources_cli",
     "kmedqa.scoring",
-    "kmedqa.stats",
+    "kmedqa.stats.paired",
     "kmedqa.judge.cli",
-    "kmedqa.bench",
+    "kmedqa.generation.bench",
 )
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from kmedqa.errors import InputError
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:

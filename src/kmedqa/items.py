@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
-from .io import read_jsonl
+from kmedqa.errors import InputError
+from kmedqa.io import read_jsonl
 
 TASKS = ("mcq", "short", "descriptive", "section_summary")
 FIELDS = (

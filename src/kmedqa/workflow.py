@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from .errors import ConfigError, KmedqaError
+from kmedqa.errors import ConfigError, KmedqaError
 
 
 def validate_config(config: dict[str, Any], schema_path: str) -> None:
@@ -69,7 +69,7 @@ def check_config(config: dict[str, Any]) -> None:
                 if "training" not in config:
                     raise ConfigError(f"runs.{model}: {v!r} needs a training section")
     _check_semantic_metrics(config)
-    from .prompts import load_tasks
+    from kmedqa.prompts import load_tasks
 
     formats = load_tasks()["formats"]
     for name, ds in datasets.items():
@@ -81,7 +81,7 @@ def check_config(config: dict[str, Any]) -> None:
 
 def _check_semantic_metrics(config: dict[str, Any]) -> None:
     """A compared BERTScore/BLEURT/aggregate metric needs its model configured."""
-    from .metrics.semantic import AGGREGATE_COLUMN, scoring_settings
+    from kmedqa.metrics.semantic import AGGREGATE_COLUMN, scoring_settings
 
     scoring = scoring_settings(config["evaluation"].get("scoring"))
     for metric in config.get("compare", {}).get("metrics", []):

@@ -24,8 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
-from ..items import make_item
+from kmedqa.errors import InputError
+from kmedqa.items import make_item
 
 DATASET = "aihub71875"
 

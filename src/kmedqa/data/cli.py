@@ -16,8 +16,8 @@ import argparse
 import sys
 from collections import Counter
 
-from ..io import write_jsonl
-from ..items import read_items
+from kmedqa.io import write_jsonl
+from kmedqa.items import read_items
 
 
 def _summary(items: list[dict]) -> str:
@@ -26,7 +26,7 @@ def _summary(items: list[dict]) -> str:
 
 
 def _prepare_aihub(args: argparse.Namespace) -> int:
-    from .aihub import load_aihub
+    from kmedqa.data.aihub import load_aihub
 
     items = load_aihub(args.root)
     write_jsonl(args.output, items)
@@ -35,7 +35,7 @@ def _prepare_aihub(args: argparse.Namespace) -> int:
 
 
 def _prepare_kormedmcqa(args: argparse.Namespace) -> int:
-    from .kormedmcqa import load_kormedmcqa
+    from kmedqa.data.kormedmcqa import load_kormedmcqa
 
     items = load_kormedmcqa(args.source, exam=args.exam, split=args.split)
     write_jsonl(args.output, items)
@@ -44,7 +44,7 @@ def _prepare_kormedmcqa(args: argparse.Namespace) -> int:
 
 
 def _prepare_mtsdialog(args: argparse.Namespace) -> int:
-    from .mtsdialog import load_mtsdialog
+    from kmedqa.data.mtsdialog import load_mtsdialog
 
     items = load_mtsdialog(args.path, split=args.split)
     write_jsonl(args.output, items)
@@ -53,7 +53,7 @@ def _prepare_mtsdialog(args: argparse.Namespace) -> int:
 
 
 def _prepare_instruct(args: argparse.Namespace) -> int:
-    from .instruct import load_instruct
+    from kmedqa.data.instruct import load_instruct
 
     items = load_instruct(args.path, args.name)
     write_jsonl(args.output, items)
@@ -62,7 +62,7 @@ def _prepare_instruct(args: argparse.Namespace) -> int:
 
 
 def _split(args: argparse.Namespace) -> int:
-    from .split import write_split
+    from kmedqa.data.split import write_split
 
     items = read_items(args.items)
     manifest = write_split(
@@ -85,7 +85,7 @@ def _split(args: argparse.Namespace) -> int:
 
 
 def _demo_data(args: argparse.Namespace) -> int:
-    from .demo import write_demo_data
+    from kmedqa.data.demo import write_demo_data
 
     summary = write_demo_data(args.outdir, seed=args.seed)
     aihub = summary["aihub71875"]
@@ -98,7 +98,7 @@ def _demo_data(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from .kormedmcqa import EXAMS, HUB_ID, SPLITS
+    from kmedqa.data.kormedmcqa import EXAMS, HUB_ID, SPLITS
 
     prepare = sub.add_parser("prepare", help="normalize a raw dataset into items (JSON lines)")
     sources = prepare.add_subparsers(dest="source_kind", required=True, metavar="DATASET")

@@ -26,8 +26,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from . import demo_content as content
-from .aihub import DOMAIN_NAMES, Q_TYPE_NAMES
+from kmedqa.data import demo_content as content
+from kmedqa.data.aihub import DOMAIN_NAMES, Q_TYPE_NAMES
 
 DEMO_DOMAINS = (14, 15, 16, 17)  # 산부인과, 소아청소년과, 응급의학과, 내과
 DOMAIN_SHARES = {17: 2 / 3, 14: 1 / 9, 15: 1 / 9, 16: 1 / 9}  # 내과 ≈ 2/3 as in the real set

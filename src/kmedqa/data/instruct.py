@@ -36,9 +36,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
-from ..io import sha256_text
-from ..items import make_item
+from kmedqa.errors import InputError
+from kmedqa.io import sha256_text
+from kmedqa.items import make_item
 
 SHORT_ANSWER_MAX_CHARS = 50
 KNOWN_FIELDS = ("id", "question", "instruction", "answer", "domain", "q_type")

@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, InputError
-from ..io import iter_jsonl
-from ..items import make_item
+from kmedqa.errors import ConfigError, InputError
+from kmedqa.io import iter_jsonl
+from kmedqa.items import make_item
 
 DATASET = "kormedmcqa"
 HUB_ID = "sean0042/KorMedMCQA"

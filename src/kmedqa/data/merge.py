@@ -18,8 +18,8 @@ import copy
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..decontam import normalize_text
-from ..errors import InputError
+from kmedqa.data.decontam import normalize_text
+from kmedqa.errors import InputError
 
 NORMALIZATION = "NFKC, lower case, punctuation/symbols removed, whitespace collapsed; key = (question, options, answer)"
 

@@ -25,9 +25,9 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
-from ..items import make_item
-from ..metrics.sections import SECTION_CODES as _SECTION_CODES
+from kmedqa.errors import InputError
+from kmedqa.items import make_item
+from kmedqa.metrics.sections import SECTION_CODES as _SECTION_CODES
 
 DATASET = "mtsdialog"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from ..errors import ConfigError
+from kmedqa.errors import ConfigError
 
 
 def sample_items(

@@ -6,9 +6,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
-from ..items import read_items
-from .kormedmcqa import HUB_ID as KORMEDMCQA_HUB_ID
+from kmedqa.data.kormedmcqa import HUB_ID as KORMEDMCQA_HUB_ID
+from kmedqa.errors import ConfigError
+from kmedqa.items import read_items
 
 
 def _is_hub_id(spec: dict[str, Any]) -> bool:
@@ -37,25 +37,25 @@ def load_dataset_spec(
             f"(see README, 'Running a study') or change the path in the config"
         )
     if loader == "aihub":
-        from .aihub import load_aihub
+        from kmedqa.data.aihub import load_aihub
 
         items = load_aihub(path)
     elif loader == "kormedmcqa":
-        from .kormedmcqa import load_kormedmcqa
+        from kmedqa.data.kormedmcqa import load_kormedmcqa
 
         items = load_kormedmcqa(path, exam=spec.get("exam", "doctor"))
     elif loader == "mtsdialog":
-        from .mtsdialog import load_mtsdialog
+        from kmedqa.data.mtsdialog import load_mtsdialog
 
         items = load_mtsdialog(path)
     elif loader == "instruct":
-        from .instruct import load_instruct
+        from kmedqa.data.instruct import load_instruct
 
         items = load_instruct(path, name)
     elif loader == "items":
         items = read_items(path)
     elif loader == "merge":
-        from .merge import merge_sources
+        from kmedqa.data.merge import merge_sources
 
         sources = spec.get("sources") or []
         if len(sources) != len(inputs or []):

@@ -15,13 +15,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..decontam import NEAR_DUP_THRESHOLD, NGRAM, decontaminate, make_table
-from ..errors import InputError
-from ..io import atomic_write_text, sha256_file, write_json, write_jsonl
-from ..items import read_items
-from .instruct import load_instruct
-from .merge import merge_sources
-from .mtsdialog import load_mtsdialog
+from kmedqa.data.decontam import NEAR_DUP_THRESHOLD, NGRAM, decontaminate, make_table
+from kmedqa.data.instruct import load_instruct
+from kmedqa.data.merge import merge_sources
+from kmedqa.data.mtsdialog import load_mtsdialog
+from kmedqa.errors import InputError
+from kmedqa.io import atomic_write_text, sha256_file, write_json, write_jsonl
+from kmedqa.items import read_items
 
 __all__ = ["load_instruct", "load_mtsdialog", "parse_named", "register"]
 

@@ -27,9 +27,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, InputError
-from ..io import dumps, sha256_file, sha256_text, write_json, write_jsonl
-from ..items import FIELDS, validate_item
+from kmedqa.errors import ConfigError, InputError
+from kmedqa.io import dumps, sha256_file, sha256_text, write_json, write_jsonl
+from kmedqa.items import FIELDS, validate_item
 
 SPLIT_NAMES = ("train", "val", "test")
 # predefined split names → ours. KorMedMCQA's "fewshot" rows are prompt examples:

@@ -4,7 +4,7 @@ Entry points: :func:`kmedqa.judge.core.judge_run` (score), :func:`kmedqa.judge.t
 (the study's Table 5), ``kmedqa judge`` / ``kmedqa judge-table`` on the command line.
 """
 
-from .core import judge_run, resolve_config
-from .rubric import load_rubric
+from kmedqa.judge.core import judge_run, resolve_config
+from kmedqa.judge.rubric import load_rubric
 
 __all__ = ["judge_run", "load_rubric", "resolve_config"]

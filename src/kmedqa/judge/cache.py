@@ -19,7 +19,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ..io import atomic_write_text, dumps, sha256_text
+from kmedqa.io import atomic_write_text, dumps, sha256_text
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ from typing import Any
 
 import yaml
 
-from ..errors import ConfigError, InputError
-from ..io import atomic_write_text, read_json, read_jsonl
-from ..items import read_items
+from kmedqa.errors import ConfigError, InputError
+from kmedqa.io import atomic_write_text, read_json, read_jsonl
+from kmedqa.items import read_items
 
 DEFAULT_CACHE = "results/cache/judge"
 
@@ -81,7 +81,7 @@ def _load_config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_judge(args: argparse.Namespace) -> int:
-    from .core import judge_run
+    from kmedqa.judge.core import judge_run
 
     if not args.config and not args.backend:
         raise ConfigError("give --config judge.yaml or --backend anthropic|local|none")
@@ -116,7 +116,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    from .table import table5
+    from kmedqa.judge.table import table5
 
     rows = read_jsonl(args.rows)
     summary = read_json(args.summary) if args.summary else None

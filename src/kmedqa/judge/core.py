@@ -41,10 +41,10 @@ from typing import Any, Protocol
 
 import yaml
 
-from ..errors import ConfigError, InputError, KmedqaError
-from ..io import write_json, write_jsonl
-from .cache import JudgeCache, cache_key
-from .rubric import DEFAULT_RUBRIC, Rubric, load_rubric
+from kmedqa.errors import ConfigError, InputError, KmedqaError
+from kmedqa.io import write_json, write_jsonl
+from kmedqa.judge.cache import JudgeCache, cache_key
+from kmedqa.judge.rubric import DEFAULT_RUBRIC, Rubric, load_rubric
 
 log = logging.getLogger("kmedqa.judge")
 
@@ -332,10 +332,10 @@ class JudgeBackend(Protocol):
 def make_backend(cfg: dict[str, Any], **kwargs: Any) -> JudgeBackend:
     """The backend named by ``cfg['backend']`` (``kwargs`` go to its constructor)."""
     if cfg["backend"] == "anthropic":
-        from .anthropic_backend import AnthropicBackend
+        from kmedqa.judge.backends.anthropic import AnthropicBackend
 
         return AnthropicBackend(cfg, **kwargs)
-    from .local_backend import LocalBackend
+    from kmedqa.judge.backends.local import LocalBackend
 
     return LocalBackend(cfg, **kwargs)
 

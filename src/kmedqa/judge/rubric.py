@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import ConfigError
+from kmedqa.errors import ConfigError
 
 DEFAULT_RUBRIC = "rubric_ko_v1"
 _REQUIRED = ("id", "version", "criteria", "system", "user_template", "tool")

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ..errors import InputError
-from ..stats import paired_bootstrap
-from ..tables import tex_escape
-from .rubric import DEFAULT_RUBRIC, Rubric, load_rubric
+from kmedqa.errors import InputError
+from kmedqa.judge.rubric import DEFAULT_RUBRIC, Rubric, load_rubric
+from kmedqa.paper.tables import tex_escape
+from kmedqa.stats.paired import paired_bootstrap
 
 latex_escape = tex_escape  # one escaper for every table of the paper
 

@@ -30,8 +30,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import ConfigError
-from .sections import parse_section_output, reference_section
+from kmedqa.errors import ConfigError
+from kmedqa.metrics.sections import parse_section_output, reference_section
 
 BERTSCORE_COLUMNS = ("summary_bertscore_p", "summary_bertscore_r", "summary_bertscore_f1")
 BLEURT_COLUMNS = ("summary_bleurt",)
@@ -178,7 +178,7 @@ def semantic_scores(
     ``outputs`` maps item id to the raw generation. Nothing is loaded when no item is a
     ``section_summary`` item or nothing is configured.
     """
-    from ..models import resolve_device
+    from kmedqa.models import resolve_device
 
     s = scoring_settings(cfg)
     pairs = summary_pairs(items, outputs)

@@ -25,9 +25,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
-from .io import read_json, write_json
-from .items import read_items
+from kmedqa.errors import ConfigError
+from kmedqa.io import read_json, write_json
+from kmedqa.items import read_items
 
 DEFAULT_FORMATS = {"aihub71875": "aihub", "kormedmcqa": "kormedmcqa"}
 
@@ -63,9 +63,9 @@ def demo_items(n: int, mix: str = "mcq", seed: int = 42) -> list[dict[str, Any]]
     ``mix="aihub"``: AI Hub-style items of every task as the demo has them (MCQ, short
     answer, descriptive: budgets 24, 48, 128).
     """
-    from .data.aihub import load_aihub
-    from .data.demo import write_demo_data
-    from .data.kormedmcqa import load_kormedmcqa
+    from kmedqa.data.aihub import load_aihub
+    from kmedqa.data.demo import write_demo_data
+    from kmedqa.data.kormedmcqa import load_kormedmcqa
 
     if mix not in DEMO_MIXES:
         raise ConfigError(f"unknown demo mix {mix!r} ({', '.join(DEMO_MIXES)})")
@@ -90,9 +90,9 @@ def naive_generate(
     """The loop a first script would write: one item at a time, no batching, no cache."""
     import torch
 
-    from .chat import fit_messages
-    from .generation import cut_at_stop, stop_token_ids
-    from .prompts import build_messages, format_name, get_format, max_new_tokens
+    from kmedqa.generation import cut_at_stop, stop_token_ids
+    from kmedqa.prompts import build_messages, format_name, get_format, max_new_tokens
+    from kmedqa.prompts.chat import fit_messages
 
     stops = stop_token_ids(tok, model)
     dev = next(model.parameters()).device
@@ -147,9 +147,9 @@ def bench_generate(
     """Time the engine and the naive loop on one model and the same items; return the report."""
     import torch
 
-    from .generation import generate
-    from .models import load_model, load_tokenizer, read_model_info, resolve_device
-    from .prompts import format_name
+    from kmedqa.generation import generate
+    from kmedqa.models import load_model, load_tokenizer, read_model_info, resolve_device
+    from kmedqa.prompts import format_name
 
     info = read_model_info(model_json)
     for item in items:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .io import atomic_write_text
+from kmedqa.io import atomic_write_text
 
 NOT_RUN = "not run"
 

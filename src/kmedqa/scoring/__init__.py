@@ -40,21 +40,21 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, InputError
-from .io import read_jsonl, write_json, write_jsonl
-from .items import read_items, validate_item
-from .metrics.lang import lang_ratios
-from .metrics.mcq import ANSWER_FORMATS, extract_choice
-from .metrics.rouge import ROUGE_COLUMNS, rouge_scores_many
-from .metrics.sections import parse_section_output, reference_section
-from .metrics.semantic import (
+from kmedqa.errors import ConfigError, InputError
+from kmedqa.io import read_jsonl, write_json, write_jsonl
+from kmedqa.items import read_items, validate_item
+from kmedqa.metrics.lang import lang_ratios
+from kmedqa.metrics.mcq import ANSWER_FORMATS, extract_choice
+from kmedqa.metrics.rouge import ROUGE_COLUMNS, rouge_scores_many
+from kmedqa.metrics.sections import parse_section_output, reference_section
+from kmedqa.metrics.semantic import (
     AGGREGATE_COLUMN,
     SEMANTIC_COLUMNS,
     aggregate,
     is_configured,
     semantic_scores,
 )
-from .prompts import get_format
+from kmedqa.prompts import get_format
 
 DATASET_FORMATS = {"aihub71875": "aihub", "kormedmcqa": "kormedmcqa"}
 DEFAULT_FORMAT = "instruct"

@@ -22,18 +22,20 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
-from .io import read_json, write_json
+from kmedqa.errors import ConfigError
+from kmedqa.io import read_json, write_json
 
 log = logging.getLogger(__name__)
 
 
 def chat_template_text(name: str) -> str:
     try:
-        return files("kmedqa").joinpath(f"templates/{name}.jinja").read_text(encoding="utf-8")
+        return (
+            files("kmedqa").joinpath(f"models/templates/{name}.jinja").read_text(encoding="utf-8")
+        )
     except FileNotFoundError:
         raise ConfigError(
-            f"unknown chat_template {name!r}: no src/kmedqa/templates/{name}.jinja"
+            f"unknown chat_template {name!r}: no src/kmedqa/models/templates/{name}.jinja"
         ) from None
 
 

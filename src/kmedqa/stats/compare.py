@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .io import read_jsonl
-from .power import mcnemar_mde, mde_curve, published_3pp_question, two_proportion_mde
-from .stats import compare_families, compare_paired
+from kmedqa.io import read_jsonl
+from kmedqa.stats.paired import compare_families, compare_paired
+from kmedqa.stats.power import mcnemar_mde, mde_curve, published_3pp_question, two_proportion_mde
 
 # Sample sizes of the essential-medical study marked on the power figure: its ROUGE
 # sample (198 = 66 per question type), its KorMedMCQA sample (200), 435, and its full

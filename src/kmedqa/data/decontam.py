@@ -37,7 +37,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .tables import tex_escape
+from kmedqa.paper.tables import tex_escape
 
 NGRAM = 13
 NEAR_DUP_THRESHOLD = 0.8

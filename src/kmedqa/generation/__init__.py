@@ -21,10 +21,17 @@ from typing import Any
 
 from tqdm import tqdm
 
-from .chat import render_prompt
-from .errors import ConfigError
-from .io import dumps, sha256_text, sha256_tree, write_jsonl
-from .prompts import build_messages, format_name, get_format, max_new_tokens, pick_shots, prompt_sha
+from kmedqa.errors import ConfigError
+from kmedqa.io import dumps, sha256_text, sha256_tree, write_jsonl
+from kmedqa.prompts import (
+    build_messages,
+    format_name,
+    get_format,
+    max_new_tokens,
+    pick_shots,
+    prompt_sha,
+)
+from kmedqa.prompts.chat import render_prompt
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +252,7 @@ def generate(
     It changes how the numbers are summed, not what is computed, so it is part of the
     cache key.
     """
-    from .models import load_tokenizer, read_model_info
+    from kmedqa.models import load_tokenizer, read_model_info
 
     if backend not in ("hf", "vllm"):
         raise ConfigError(
@@ -365,7 +372,7 @@ class _HFRunner:
     """transformers ``generate`` on one batch: left padding, optional shared prefix."""
 
     def __init__(self, info, tok, adapter_dir, merge_adapter, device, share_prefix, model, stats):
-        from .models import load_model
+        from kmedqa.models import load_model
 
         if model is None:
             model = load_model(info, device=device)

@@ -42,7 +42,7 @@ import numpy as np
 from scipy import stats as _sps
 from scipy.special import ndtr, ndtri
 
-from .errors import InputError
+from kmedqa.errors import InputError
 
 __all__ = [
     "paired_bootstrap",
@@ -508,7 +508,7 @@ def compare_families(
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from .io import read_jsonl, write_json
+    from kmedqa.io import read_jsonl, write_json
 
     result = compare_paired(
         read_jsonl(args.a),

@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .chat import fit_messages
-from .errors import ConfigError
-from .io import write_json
-from .prompts import build_messages, format_name, get_format, target_text
+from kmedqa.errors import ConfigError
+from kmedqa.io import write_json
+from kmedqa.prompts import build_messages, format_name, get_format, target_text
+from kmedqa.prompts.chat import fit_messages
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ def train(
     from transformers import TrainerCallback, set_seed
     from trl import SFTTrainer
 
-    from .models import load_model, load_tokenizer, read_model_info, resolve_device
+    from kmedqa.models import load_model, load_tokenizer, read_model_info, resolve_device
 
     set_seed(seed)
     info = read_model_info(model_json)
@@ -343,7 +343,7 @@ def _write_loss_csv(path: str, rows: list[dict[str, Any]]) -> None:
     import csv
     import io as _io
 
-    from .io import atomic_write_text
+    from kmedqa.io import atomic_write_text
 
     cols = ["step", "epoch", "train_loss", "val_loss", "lr"]
     buf = _io.StringIO()

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .core import BackendStats, JudgeReply, JudgeRequest, resolve_config
-from .rubric import Rubric, parse_json_reply
+from kmedqa.judge.core import BackendStats, JudgeReply, JudgeRequest, resolve_config
+from kmedqa.judge.rubric import Rubric, parse_json_reply
 
 log = logging.getLogger("kmedqa.judge")
 

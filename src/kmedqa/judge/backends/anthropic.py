@@ -44,9 +44,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, KmedqaError
-from ..io import atomic_write_text, read_json
-from .core import (
+from kmedqa.errors import ConfigError, KmedqaError
+from kmedqa.io import atomic_write_text, read_json
+from kmedqa.judge.core import (
     API_KEY_ENV,
     BackendStats,
     JudgeReply,
@@ -54,7 +54,7 @@ from .core import (
     resolve_config,
     scrub,
 )
-from .rubric import Rubric
+from kmedqa.judge.rubric import Rubric
 
 log = logging.getLogger("kmedqa.judge")
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError
-from .io import sha256_text
+from kmedqa.errors import ConfigError
+from kmedqa.io import sha256_text
 
 LETTERS = "ABCDEFGHIJ"
 

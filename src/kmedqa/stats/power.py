@@ -27,7 +27,7 @@ import numpy as np
 from scipy import optimize
 from scipy import stats as _sps
 
-from .stats import mcnemar_exact, two_proportion_test
+from kmedqa.stats.paired import mcnemar_exact, two_proportion_test
 
 __all__ = [
     "mcnemar_n_required",

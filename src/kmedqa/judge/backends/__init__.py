@@ -1,0 +1,1 @@
+"""Judge backends: each implements kmedqa.judge.core.JudgeBackend."""

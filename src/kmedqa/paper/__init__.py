@@ -1,0 +1,1 @@
+"""Paper output: tables, figures and numbers written into paper/."""

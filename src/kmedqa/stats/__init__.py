@@ -1,0 +1,1 @@
+"""Statistics: paired tests (paired), power analysis (power), the comparison plan (compare)."""
