@@ -32,6 +32,11 @@ def eval_items(wildcards):
     return eval_items_file(wildcards.eval_set)
 
 
+def eval_format(wildcards):
+    """The eval set's declared prompt format; None: each item's own (its dataset's)."""
+    return EVAL_SETS[wildcards.eval_set].get("format")
+
+
 def train_inputs(wildcards):
     names = config["train_sets"][wildcards.train_set]
     return {

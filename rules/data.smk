@@ -50,6 +50,7 @@ rule split:
         "../envs/data.yaml"
     params:
         split=lambda wc: DATASETS[wc.dataset]["split"],
+        expect=lambda wc: DATASETS[wc.dataset].get("expect"),
         seed=config["seed"],
     script:
         "../scripts/split.py"

@@ -21,6 +21,7 @@ rule generate:
         formats=FORMATS,
         generation=config["evaluation"].get("generation", {}),
         icl=config["evaluation"].get("icl", {}),
+        eval_format=eval_format,
         cache_dir=f"{RESULTS}/cache/generate",
     script:
         "../scripts/generate.py"

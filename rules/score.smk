@@ -38,5 +38,6 @@ rule score:
         "../envs/eval.yaml"
     params:
         eval_set=lambda wc: wc.eval_set,
+        eval_format=eval_format,
     script:
         "../scripts/score.py"

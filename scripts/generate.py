@@ -26,6 +26,7 @@ def main(smk):
         device=gen.get("device", "auto"),
         backend=gen.get("backend", "hf"),
         max_new_tokens=gen.get("max_new_tokens"),
+        format_override=smk.params.eval_format,
         shots_pool=read_items(smk.input.shots) if is_icl else None,
         k=icl.get("k", 3) if is_icl else 0,
         shots_seed=icl.get("seed", 0),

@@ -12,6 +12,7 @@ def main(smk):
         read_items(smk.input.qa),
         read_jsonl(smk.input.generations),
         eval_set=smk.params.eval_set,
+        eval_format=smk.params.eval_format,
         file_items=smk.input.qa,
         file_gens=smk.input.generations,
         semantic=read_jsonl(semantic) if semantic else None,

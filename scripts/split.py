@@ -18,6 +18,9 @@ def main(smk):
         strata=tuple(spec.get("strata", ("domain", "q_type"))),
         mode=spec["mode"],
         key=spec.get("key"),
+        exclude=spec.get("exclude", ()),
+        expect=smk.params.expect,
+        name=smk.wildcards.dataset,
     )
 
 

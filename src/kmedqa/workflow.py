@@ -77,6 +77,11 @@ def check_config(config: dict[str, Any]) -> None:
             raise ConfigError(
                 f"datasets.{name}.format: unknown prompt format {ds['format']!r} (declared: {', '.join(formats)})"
             )
+    for es_name, es in config["evaluation"]["eval_sets"].items():
+        if es.get("format") is not None and es["format"] not in formats:
+            raise ConfigError(
+                f"evaluation.eval_sets.{es_name}.format: unknown prompt format {es['format']!r} (declared: {', '.join(formats)})"
+            )
 
 
 def _check_semantic_metrics(config: dict[str, Any]) -> None:

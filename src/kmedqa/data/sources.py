@@ -6,6 +6,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from kmedqa.data.expect import check_expected
 from kmedqa.data.kormedmcqa import HUB_ID as KORMEDMCQA_HUB_ID
 from kmedqa.errors import ConfigError
 from kmedqa.items import read_items
@@ -78,4 +79,7 @@ def load_dataset_spec(
     report["per_source"] = dict(
         sorted(Counter(it["meta"].get("source") or it["dataset"] for it in items).items())
     )
+    expect = check_expected(name, spec.get("expect"), {"items": items})
+    if expect is not None:  # the study's reported counts vs this download: warnings only
+        report["expect"] = expect
     return items, report

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from kmedqa.data.expect import check_expected
 from kmedqa.errors import ConfigError, InputError
 from kmedqa.io import dumps, sha256_file, sha256_text, write_json, write_jsonl
 from kmedqa.items import FIELDS, validate_item
@@ -200,10 +201,17 @@ def stratified_split(
 
 
 def predefined_split(
-    items: Sequence[dict[str, Any]], key: str, aliases: dict[str, str] | None = None
+    items: Sequence[dict[str, Any]],
+    key: str,
+    aliases: dict[str, str] | None = None,
+    exclude: Sequence[str] = (),
 ) -> dict[str, list[dict[str, Any]]]:
-    """Split by ``item["meta"][key]`` (``key`` may also be written ``meta.<key>``)."""
+    """Split by ``item["meta"][key]`` (``key`` may also be written ``meta.<key>``).
+
+    ``exclude``: source split names whose items go into no split (KorMedMCQA's
+    ``fewshot`` rows, when a study's train split does not count them)."""
     aliases = SPLIT_ALIASES if aliases is None else aliases
+    drop = {x.strip().lower() for x in exclude}
     meta_key = key[5:] if key.startswith("meta.") else key
     _check_items(items)
     out: dict[str, list[dict[str, Any]]] = {name: [] for name in SPLIT_NAMES}
@@ -213,6 +221,8 @@ def predefined_split(
             raise InputError(
                 f"missing split name (got {value!r})", item=item["id"], field=f"meta.{meta_key}"
             )
+        if value.strip().lower() in drop:
+            continue
         name = aliases.get(value.strip().lower())
         if name not in SPLIT_NAMES:
             known = ", ".join(sorted(aliases))
@@ -281,6 +291,9 @@ def write_split(
     *,
     mode: str | None = None,
     key: str | None = None,
+    exclude: Sequence[str] = (),
+    expect: dict[str, Any] | None = None,
+    name: str | None = None,
 ) -> dict[str, Any]:
     """Split ``items`` and write ``outdir/{train,val,test}.jsonl`` and ``manifest.json``.
 
@@ -288,6 +301,9 @@ def write_split(
     as in the config, ``mode="stratified"|"predefined"|"all_test"`` with ``key``
     for predefined. Every item is validated before anything is written.
     Returns the manifest. ``input_file`` only names the input in error messages.
+    ``exclude`` (predefined mode): source split names left out of every split.
+    ``expect``: the study's reported split counts (``datasets.<name>.expect``, see
+    :mod:`kmedqa.data.expect`); differences become warnings in ``manifest["expect"]``.
     """
     mode, predefined = resolve_mode(mode, key, predefined, all_test)
     all_test = mode == "all_test"
@@ -296,7 +312,7 @@ def write_split(
         parts = all_test_split(items)
     elif predefined is not None:
         try:
-            parts = predefined_split(items, predefined)
+            parts = predefined_split(items, predefined, exclude=exclude)
         except InputError as err:
             raise InputError(err.message, file=input_file, item=err.item, field=err.field) from None
     else:
@@ -330,5 +346,13 @@ def write_split(
         "counts": {name: _counts(parts[name]) for name in SPLIT_NAMES},
         "files": files,
     }
+    if mode == "predefined" and exclude:
+        manifest["excluded"] = {
+            "splits": list(exclude),
+            "n": len(items) - sum(len(p) for p in parts.values()),
+        }
+    checked = check_expected(name or outdir.name, expect, parts)
+    if checked is not None:
+        manifest["expect"] = checked
     write_json(outdir / "manifest.json", manifest)
     return manifest

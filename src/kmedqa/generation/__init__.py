@@ -47,11 +47,15 @@ def render_prompts(
     k: int = 0,
     seed: int = 0,
     template_kwargs: dict[str, Any] | None = None,
+    format_override: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The exact prompt text (chat template applied) and token budget of each item."""
+    """The exact prompt text (chat template applied) and token budget of each item.
+
+    ``format_override``: the eval set's declared format (``evaluation.eval_sets.<name>.format``),
+    used for every item instead of the item's own."""
     out = []
     for item in items:
-        fmt_name = format_name(item, formats)
+        fmt_name = format_override or format_name(item, formats)
         fmt = get_format(fmt_name)
         shots = pick_shots(item, shots_pool or [], k, seed) if k else []
         messages = build_messages(item, fmt, shots)
@@ -233,6 +237,7 @@ def generate(
     share_prefix: bool = True,
     backend: str = "hf",
     max_new_tokens: dict[str, int] | None = None,
+    format_override: str | None = None,
     model=None,
     tokenizer=None,
 ) -> dict[str, Any]:
@@ -241,6 +246,7 @@ def generate(
     ``backend``: ``hf`` (transformers, any device) or ``vllm`` (when vLLM is installed;
     LoRA adapters through ``LoRARequest``). ``max_new_tokens``: per-task budgets that
     override the prompt format's (``evaluation.generation.max_new_tokens``).
+    ``format_override``: the eval set's prompt format, for every item (see :func:`render_prompts`).
 
     ``model`` / ``tokenizer``: an already loaded model (with ``adapter_dir`` applied, if
     one is named) and tokenizer of ``model_json`` to use instead of loading them (the
@@ -269,6 +275,7 @@ def generate(
         k=k,
         seed=shots_seed,
         template_kwargs=info.get("spec", {}).get("chat_template_kwargs"),
+        format_override=format_override,
     )
     for p, item in zip(prompts, items, strict=True):
         if max_new_tokens and item["task"] in max_new_tokens:

@@ -118,8 +118,13 @@ def score_items(
     file_gens: str | Path | None = None,
     semantic: Sequence[dict[str, Any]] | None = None,
     file_semantic: str | Path | None = None,
+    eval_format: str | None = None,
 ) -> list[dict[str, Any]]:
     """One row of :data:`ROW_COLUMNS` per item, in item order (see the module docstring).
+
+    ``eval_format``: the eval set's declared prompt format
+    (``evaluation.eval_sets.<name>.format``): every item is scored with it, and a
+    generation line made with another format is an error (a stale generation).
 
     ``semantic``: per-item BERTScore/BLEURT rows from
     :func:`kmedqa.metrics.semantic.semantic_scores` (one per ``section_summary`` item).
@@ -147,6 +152,16 @@ def score_items(
         gen = gens[iid]
         output = gen["output"]
         fmt = format_name(item, gen)
+        if eval_format is not None:
+            if gen.get("format") not in (None, eval_format):
+                raise InputError(
+                    f"generated with format {gen['format']!r}, but the eval set declares "
+                    f"{eval_format!r}; delete the generation file and rerun",
+                    file=file_gens,
+                    item=iid,
+                    field="format",
+                )
+            fmt = eval_format
         try:
             answer_format = get_format(fmt).get("answer_format")
         except ConfigError as err:
