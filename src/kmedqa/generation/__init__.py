@@ -203,8 +203,22 @@ def cache_key(info: dict[str, Any], adapter_sha: str | None, settings: dict[str,
     return sha256_text(dumps(ident))[:24]
 
 
-def load_cache(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
-    done: dict[tuple[str, str], dict[str, Any]] = {}
+def _key(row: dict[str, Any]) -> tuple[str, str, int | None]:
+    """A generated answer is reused only for the same prompt and the same token budget."""
+    return (row["id"], row["prompt_sha"], row.get("max_new_tokens"))
+
+
+def hit_budget(n_new: int, budget: int, cut_by_stop_string: bool = False) -> bool:
+    """Whether an output was cut by its token budget rather than ending by itself.
+
+    ``n_new == budget`` (an output whose end-of-turn token is exactly its budget-th token
+    counts too: at most an over-count); an output cut at a stop string was not.
+    """
+    return n_new >= budget and not cut_by_stop_string
+
+
+def load_cache(path: Path) -> dict[tuple[str, str, int | None], dict[str, Any]]:
+    done: dict[tuple[str, str, int | None], dict[str, Any]] = {}
     if not path.exists():
         return done
     with path.open(encoding="utf-8") as fh:
@@ -213,7 +227,7 @@ def load_cache(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
                 row = json.loads(line)
             except json.JSONDecodeError:  # a line cut by a kill: ignore it, it is recomputed
                 continue
-            done[(row["id"], row["prompt_sha"])] = row
+            done[_key(row)] = row
     return done
 
 
@@ -296,9 +310,7 @@ def generate(
     cache_path.parent.mkdir(parents=True, exist_ok=True)
     done = load_cache(cache_path)
     plan = batch_plan(prompts, [len(e) for e in enc], batch_size)
-    todo = [
-        b for b in plan if not all((prompts[i]["id"], prompts[i]["prompt_sha"]) in done for i in b)
-    ]
+    todo = [b for b in plan if not all(_key(prompts[i]) in done for i in b)]
     n_cached = len(items) - sum(len(b) for b in todo)
     stats = {
         "backend": backend,
@@ -337,14 +349,17 @@ def generate(
                     ),
                     strict=True,
                 ):
-                    text = cut_at_stop(text, prompts[i]["stop"]).strip()
+                    cut = cut_at_stop(text, prompts[i]["stop"])
+                    budget = prompts[i]["max_new_tokens"]
                     row = {
                         "id": prompts[i]["id"],
                         "prompt_sha": prompts[i]["prompt_sha"],
-                        "output": text,
+                        "output": cut.strip(),
                         "n_new_tokens": n_new,
+                        "max_new_tokens": budget,
+                        "hit_budget": hit_budget(n_new, budget, len(cut) < len(text)),
                     }
-                    done[(row["id"], row["prompt_sha"])] = row
+                    done[_key(row)] = row
                     lines.append(dumps(row) + "\n")
                     stats["new_tokens"] += n_new
                 cache_fh.write(
@@ -358,7 +373,7 @@ def generate(
     stats["wall_time_s"] = time.time() - t0
     rows = []
     for p in prompts:
-        cached = done[(p["id"], p["prompt_sha"])]
+        cached = done[_key(p)]
         rows.append(
             {
                 "id": p["id"],
@@ -368,6 +383,8 @@ def generate(
                 "prompt_sha": p["prompt_sha"],
                 "output": cached["output"],
                 "n_new_tokens": cached["n_new_tokens"],
+                "max_new_tokens": p["max_new_tokens"],
+                "hit_budget": cached["hit_budget"],
                 "shots": p["shots"],
             }
         )

@@ -224,12 +224,14 @@ def main_results_table(summaries: list[dict[str, Any]], note: str) -> Table:
         "R-2 ko",
         "R-L ko",
         "MCQ acc.",
+        "hit budget",
     ]
     t = Table(
         "main_results",
-        "ROUGE (rouge-score default tokenizer = paper; Korean morphemes = ko) and MCQ accuracy (strict) by question type",
+        "ROUGE (rouge-score default tokenizer = paper; Korean morphemes = ko), MCQ accuracy (strict) "
+        "and the share of outputs that hit their token budget, by question type",
         cols,
-        align="lllr" + "r" * 7,
+        align="lllr" + "r" * 8,
     )
     rows = [s for s in summaries if s["group"] in ("overall", "q_type")]
     for es in sorted({s["eval_set"] for s in rows}):
@@ -252,9 +254,14 @@ def main_results_table(summaries: list[dict[str, Any]], note: str) -> Table:
                         s["n"],
                         *[s.get(c) for c in ROUGE_COLS],
                         s.get("mcq_strict"),
+                        s.get("truncation_rate"),
                     ]
                 )
     t.notes.append(note)
+    t.notes.append(
+        "hit budget: share of outputs that stopped at their max_new_tokens (possibly truncated); "
+        "a high share means ROUGE and lenient MCQ were measured on cut answers."
+    )
     return t
 
 

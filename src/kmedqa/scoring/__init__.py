@@ -13,7 +13,10 @@ Per-item columns (:data:`ROW_COLUMNS`; every row has all of them):
 - ``id run eval_set dataset task domain q_type`` and ``format`` (the prompt format whose
   ``answer_format`` was used: the generation line's ``format``, else
   ``item.meta.format``, else by dataset: ``aihub71875`` -> ``aihub``, ``kormedmcqa`` ->
-  ``kormedmcqa``, anything else -> ``instruct``), ``n_new_tokens``.
+  ``kormedmcqa``, anything else -> ``instruct``), ``n_new_tokens``, ``max_new_tokens`` (the
+  token budget the output was generated under) and ``hit_budget`` (1: the output stopped
+  at its budget, i.e. it may be truncated; 0: it ended by itself; null: the generation
+  line does not say). :func:`summarize` reports its mean as ``truncation_rate``.
 - ``rouge1_paper rouge2_paper rougeL_paper rouge1_ko rouge2_ko rougeL_ko``
   (:mod:`kmedqa.metrics.rouge`) of the raw output against ``item.answer``, for **every**
   item, MCQ included: the essential-medical study reports ROUGE over all its test items,
@@ -63,6 +66,7 @@ SUMMARY_ROUGE_COLUMNS = tuple(f"summary_{c}" for c in ROUGE_COLUMNS)
 LABEL_COLUMNS = ("id", "run", "eval_set", "dataset", "task", "domain", "q_type", "format")
 METRIC_COLUMNS = (
     "n_new_tokens",
+    "hit_budget",
     *ROUGE_COLUMNS,
     "mcq_strict",
     "mcq_lenient",
@@ -72,7 +76,13 @@ METRIC_COLUMNS = (
     "section_correct",
     *SUMMARY_ROUGE_COLUMNS,
 )
-ROW_COLUMNS = (*LABEL_COLUMNS, *METRIC_COLUMNS, "strict_choice", "lenient_choice")
+ROW_COLUMNS = (
+    *LABEL_COLUMNS,
+    *METRIC_COLUMNS,
+    "strict_choice",
+    "lenient_choice",
+    "max_new_tokens",
+)
 
 
 def format_name(item: dict[str, Any], gen: dict[str, Any]) -> str:
@@ -100,13 +110,22 @@ def _check_generations(
             raise InputError("must be text", file=file, item=gid, field="output")
         if not isinstance(gen.get("run"), str) or not gen["run"]:
             raise InputError("missing or empty", file=file, item=gid, field="run")
-        ntok = gen.get("n_new_tokens")
-        if ntok is not None and (not isinstance(ntok, int) or isinstance(ntok, bool) or ntok < 0):
-            raise InputError(
-                "must be a non-negative integer", file=file, item=gid, field="n_new_tokens"
-            )
+        for field in ("n_new_tokens", "max_new_tokens"):
+            v = gen.get(field)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+                raise InputError("must be a non-negative integer", file=file, item=gid, field=field)
+        if gen.get("hit_budget") is not None and not isinstance(gen["hit_budget"], bool):
+            raise InputError("must be true or false", file=file, item=gid, field="hit_budget")
         by_id[gid] = gen
     return by_id
+
+
+def _hit_budget(gen: dict[str, Any]) -> int | None:
+    """1/0 from the generation line's ``hit_budget``, else from its token count and budget."""
+    if gen.get("hit_budget") is not None:
+        return int(gen["hit_budget"])
+    n, budget = gen.get("n_new_tokens"), gen.get("max_new_tokens")
+    return None if n is None or budget is None else int(n >= budget)
 
 
 def score_items(
@@ -177,6 +196,8 @@ def score_items(
             q_type=item["q_type"],
             format=fmt,
             n_new_tokens=gen.get("n_new_tokens"),
+            max_new_tokens=gen.get("max_new_tokens"),
+            hit_budget=_hit_budget(gen),
         )
         pairs.append((item["answer"], output))
         if item["task"] == "mcq":
@@ -270,7 +291,9 @@ def summarize(
     ``"q_type+domain"``). Each output dict has ``run``, ``eval_set``, ``group``, one label
     column per ``by`` column (None where the group does not split by it, or where the
     value itself is null), ``n`` (rows in the group) and, per metric, the mean over the
-    rows where it is not null (``None`` if there is none) and ``n_<metric>``. ``metrics``
+    rows where it is not null (``None`` if there is none) and ``n_<metric>``, and
+    ``truncation_rate`` / ``n_truncated``: the share and number of outputs that hit their
+    token budget (``None`` where the generation lines do not say). ``metrics``
     defaults to :data:`METRIC_COLUMNS` plus the BERTScore/BLEURT columns the rows have.
     """
     if metrics is None:
@@ -302,6 +325,9 @@ def summarize(
                     vals = [r[m] for r in members if r.get(m) is not None]
                     entry[m] = sum(vals) / len(vals) if vals else None
                     entry[f"n_{m}"] = len(vals)
+                hits = [r["hit_budget"] for r in members if r.get("hit_budget") is not None]
+                entry["truncation_rate"] = sum(hits) / len(hits) if hits else None
+                entry["n_truncated"] = sum(hits) if hits else None
                 out.append(entry)
     return out
 
