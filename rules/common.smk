@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from kmedqa.stats.compare import comparison_pairs
+from kmedqa.generation import inference_quantization
 from kmedqa.data.sources import KORMEDMCQA_HUB_ID
 from kmedqa.metrics.semantic import is_configured
 
@@ -30,6 +31,19 @@ def eval_items_file(eval_set):
 
 def eval_items(wildcards):
     return eval_items_file(wildcards.eval_set)
+
+
+def base_quantization(wildcards):
+    """How the run's base model is loaded to generate (adapter_base; default: as trained)."""
+    return inference_quantization(
+        wildcards.variant,
+        config["evaluation"].get("generation"),
+        config.get("training"),
+    )
+
+
+def generation_summary(model, variant, eval_set):
+    return f"{RESULTS}/generations/{model}/{variant}/{eval_set}.summary.json"
 
 
 def eval_format(wildcards):

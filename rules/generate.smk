@@ -5,7 +5,8 @@ rule generate:
     input:
         unpack(generate_inputs),
     output:
-        f"{RESULTS}/generations/{{model}}/{{variant}}/{{eval_set}}.jsonl",
+        main=f"{RESULTS}/generations/{{model}}/{{variant}}/{{eval_set}}.jsonl",
+        summary=f"{RESULTS}/generations/{{model}}/{{variant}}/{{eval_set}}.summary.json",
     log:
         f"{RESULTS}/logs/generate/{{model}}/{{variant}}/{{eval_set}}.log",
     benchmark:
@@ -22,6 +23,7 @@ rule generate:
         generation=config["evaluation"].get("generation", {}),
         icl=config["evaluation"].get("icl", {}),
         eval_format=eval_format,
+        base_quantization=base_quantization,
         cache_dir=f"{RESULTS}/cache/generate",
     script:
         "../scripts/generate.py"

@@ -36,6 +36,7 @@ rule paper_training:
         loss=[f"{RESULTS}/train/{m}/{t}/loss.csv" for m, t in TRAININGS],
         summaries=[f"{RESULTS}/train/{m}/{t}/summary.json" for m, t in TRAININGS],
         env=f"{RESULTS}/env.json",
+        generations=[generation_summary(m, v, e) for m, v in RUNS for e in EVAL_SETS],
     output:
         both(f"{FIG}/loss_curves"),
         tex_md("lora"),

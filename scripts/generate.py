@@ -4,6 +4,7 @@ import json
 import logging
 
 from kmedqa.generation import generate
+from kmedqa.io import write_json
 from kmedqa.items import read_items
 from kmedqa.workflow import run_script
 
@@ -18,7 +19,7 @@ def main(smk):
         formats=smk.params.formats,
         run=smk.params.run,
         eval_set=smk.wildcards.eval_set,
-        out_path=smk.output[0],
+        out_path=smk.output.main,
         cache_dir=smk.params.cache_dir,
         adapter_dir=smk.input.get("adapter"),
         merge_adapter=gen.get("merge_adapter", False),
@@ -27,11 +28,15 @@ def main(smk):
         backend=gen.get("backend", "hf"),
         max_new_tokens=gen.get("max_new_tokens"),
         format_override=smk.params.eval_format,
+        quantization=smk.params.base_quantization,
         shots_pool=read_items(smk.input.shots) if is_icl else None,
         k=icl.get("k", 3) if is_icl else 0,
         shots_seed=icl.get("seed", 0),
     )
     logging.getLogger("kmedqa").info("generation stats: %s", json.dumps(stats))
+    write_json(
+        smk.output.summary, {"run": smk.params.run, "eval_set": smk.wildcards.eval_set, **stats}
+    )
 
 
 run_script(snakemake, main)  # noqa: F821

@@ -25,7 +25,8 @@ def main(smk):
     summaries = {n: read_json(f) for n, f in zip(names, smk.input.summaries, strict=True)}
     lora_table(summaries).write(smk.output[2], smk.output[3])
     training_table(summaries).write(smk.output[4], smk.output[5])
-    environment_table(read_json(smk.input.env)).write(smk.output[6], smk.output[7])
+    generations = [read_json(f) for f in smk.input.generations]
+    environment_table(read_json(smk.input.env), generations).write(smk.output[6], smk.output[7])
 
 
 run_script(snakemake, main)  # noqa: F821

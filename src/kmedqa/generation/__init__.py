@@ -36,6 +36,29 @@ from kmedqa.prompts.chat import render_prompt
 log = logging.getLogger(__name__)
 
 END_OF_TURN_MARKERS = ("<end_of_turn>", "<|im_end|>", "<|eot_id|>", "<|end|>")
+ADAPTER_BASES = ("training", "none", "nf4")
+
+
+def inference_quantization(
+    variant: str, generation: dict[str, Any] | None, training: dict[str, Any] | None
+) -> str:
+    """How a run's base model is loaded for generation: ``none`` or ``nf4``.
+
+    A fine-tuned run (``ft-*``) is generated on ``evaluation.generation.adapter_base``:
+    ``training`` (the default) = the quantization it was trained on (an NF4-trained QLoRA
+    adapter on an NF4 base), ``none`` = unquantized (``models.<name>.dtype``), ``nf4``.
+    Base and icl runs are the model as published: unquantized.
+    """
+    base = (generation or {}).get("adapter_base", "training")
+    if base not in ADAPTER_BASES:
+        raise ConfigError(
+            f"evaluation.generation.adapter_base: {base!r} is not one of {', '.join(ADAPTER_BASES)}"
+        )
+    if not variant.startswith("ft-"):
+        return "none"
+    if base == "training":
+        return (training or {}).get("quantization", "none")
+    return base
 
 
 def render_prompts(
@@ -252,6 +275,7 @@ def generate(
     backend: str = "hf",
     max_new_tokens: dict[str, int] | None = None,
     format_override: str | None = None,
+    quantization: str = "none",
     model=None,
     tokenizer=None,
 ) -> dict[str, Any]:
@@ -261,6 +285,8 @@ def generate(
     LoRA adapters through ``LoRARequest``). ``max_new_tokens``: per-task budgets that
     override the prompt format's (``evaluation.generation.max_new_tokens``).
     ``format_override``: the eval set's prompt format, for every item (see :func:`render_prompts`).
+    ``quantization``: how the base model is loaded (``none`` or ``nf4``, see
+    :func:`inference_quantization`); recorded in the stats as ``inference_base``.
 
     ``model`` / ``tokenizer``: an already loaded model (with ``adapter_dir`` applied, if
     one is named) and tokenizer of ``model_json`` to use instead of loading them (the
@@ -278,6 +304,7 @@ def generate(
         raise ConfigError(
             f"evaluation.generation.backend: unknown backend {backend!r} (hf or vllm)"
         )
+    _check_quantization(quantization, backend)
     info = read_model_info(model_json)
     tok = tokenizer if tokenizer is not None else load_tokenizer(info)
     tok.padding_side = "left"
@@ -305,6 +332,8 @@ def generate(
         settings["share_prefix"] = PREFIX_MIN_TOKENS
     if backend != "hf":
         settings["backend"] = backend
+    if quantization != "none":  # another base model computes other answers
+        settings["base_quantization"] = quantization
     adapter_sha = sha256_tree(adapter_dir)[:16] if adapter_dir else None
     cache_path = Path(cache_dir) / f"{cache_key(info, adapter_sha, settings)}.jsonl"
     cache_path.parent.mkdir(parents=True, exist_ok=True)
@@ -320,6 +349,12 @@ def generate(
         "n_generated": 0,
         "new_tokens": 0,
         "prefix_tokens_shared": 0,
+        "inference_base": {
+            "quantization": quantization,
+            "dtype": info.get("dtype"),
+            "adapter": adapter_sha,
+            "merge_adapter": merge_adapter if adapter_dir else None,
+        },
         "cache": str(cache_path),
     }
     t0 = time.time()
@@ -328,7 +363,15 @@ def generate(
             runner = _VLLMRunner(info, tok, adapter_dir)
         else:
             runner = _HFRunner(
-                info, tok, adapter_dir, merge_adapter, device, share_prefix, model, stats
+                info,
+                tok,
+                adapter_dir,
+                merge_adapter,
+                device,
+                share_prefix,
+                model,
+                stats,
+                quantization,
             )
         bar = tqdm(
             total=len(items),
@@ -389,17 +432,41 @@ def generate(
             }
         )
     write_jsonl(out_path, rows)
+    hits = sum(r["hit_budget"] for r in rows)
+    stats.update(n_hit_budget=hits, truncation_rate=hits / len(rows) if rows else None)
     return stats
+
+
+def _check_quantization(quantization: str, backend: str) -> None:
+    if quantization not in ("none", "nf4"):
+        raise ConfigError(f"inference base quantization {quantization!r} is not none or nf4")
+    if quantization != "nf4":
+        return
+    if backend != "hf":
+        raise ConfigError(
+            "evaluation.generation.adapter_base resolves to nf4, which kmedqa runs only with "
+            "backend: hf; set backend: hf, or adapter_base: none to generate on an unquantized base"
+        )
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            "evaluation.generation.adapter_base resolves to nf4 (the adapter's training "
+            "quantization) but CUDA is not available; run on a GPU, or set "
+            "evaluation.generation.adapter_base: none to generate on an unquantized base"
+        )
 
 
 class _HFRunner:
     """transformers ``generate`` on one batch: left padding, optional shared prefix."""
 
-    def __init__(self, info, tok, adapter_dir, merge_adapter, device, share_prefix, model, stats):
+    def __init__(
+        self, info, tok, adapter_dir, merge_adapter, device, share_prefix, model, stats, quant
+    ):
         from kmedqa.models import load_model
 
         if model is None:
-            model = load_model(info, device=device)
+            model = load_model(info, quantization=quant, device=device)
             if adapter_dir:
                 from peft import PeftModel
 

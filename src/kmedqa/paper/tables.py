@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -190,7 +191,22 @@ def training_table(summaries: dict[str, dict[str, Any]]) -> Table:
     return t
 
 
-def environment_table(env: dict[str, Any]) -> Table:
+def describe_inference_base(base: dict[str, Any]) -> str:
+    """One line for a generation summary's ``inference_base``."""
+    if base.get("quantization") == "nf4":
+        text = "NF4 4-bit (bitsandbytes, double quantization)"
+    else:
+        text = f"unquantized ({base.get('dtype') or 'auto'})"
+    if base.get("adapter"):
+        text += " + LoRA adapter" + (" (merged)" if base.get("merge_adapter") else "")
+    return text
+
+
+def environment_table(
+    env: dict[str, Any], generations: Sequence[dict[str, Any]] | None = None
+) -> Table:
+    """The machine's environment and, per run, the base model it was generated on
+    (``generations``: generation summaries with ``run`` and ``inference_base``)."""
     t = Table(
         "environment",
         "Environment of the run (read from the machine that ran it)",
@@ -198,6 +214,11 @@ def environment_table(env: dict[str, Any]) -> Table:
     )
     for k, v in env.items():
         t.rows.append([k, fmt(v)])
+    bases: dict[str, set[str]] = {}
+    for g in generations or []:
+        bases.setdefault(g["run"], set()).add(describe_inference_base(g["inference_base"]))
+    for run in sorted(bases, key=_run_order):
+        t.rows.append([f"inference base, {run}", "; ".join(sorted(bases[run]))])
     return t
 
 
