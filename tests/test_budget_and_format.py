@@ -124,3 +124,22 @@ def test_generation_records_budget_and_the_eval_sets_format(tiny, tmp_path):
     longer = _generate(tiny, items, tmp_path, max_new_tokens={"mcq": 5})
     assert all(r["max_new_tokens"] == 5 for r in longer)
     assert max(r["n_new_tokens"] for r in longer) > 3
+
+
+STUDIES = ["essential_medical", "gemma2_kormedmcqa", "ko_gemma2_9b", "clinical_notes"]
+
+
+@pytest.mark.parametrize("study", STUDIES)
+def test_study_budgets_do_not_cut_real_answers(study):
+    """Every task an eval set of a study asks for gets at least 1,024 new tokens."""
+    import yaml
+
+    from kmedqa.prompts import get_format
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = yaml.safe_load((root / "experiments" / f"{study}.yaml").read_text(encoding="utf-8"))
+    override = cfg["evaluation"].get("generation", {}).get("max_new_tokens", {})
+    for name, es in cfg["evaluation"]["eval_sets"].items():
+        fmt = get_format(es.get("format") or cfg["datasets"][es["dataset"]]["format"])
+        for task, budget in fmt["max_new_tokens"].items():
+            assert override.get(task, budget) >= 1024, (name, task)
