@@ -66,6 +66,7 @@ rule paper_results:
         tex_md("code_switching"),
         tex_md("clinical_notes"),
         summary=f"{RESULTS}/scores/summary.json",
+        rougeL_by_domain=both(f"{FIG}/rougeL_by_domain"),
     log:
         f"{RESULTS}/logs/paper/results.log",
     conda:
@@ -133,6 +134,7 @@ rule paper_pdf:
         + both(f"{FIG}/forest")
         + both(f"{FIG}/power_mde"),
         tables=tex_md("main_results") + tex_md("significance") + tex_md("three_pp"),
+        fidelity=tex_md("published_vs_reproduced") + tex_md("fidelity"),
         training=tex_md("training") if TRAININGS else [],
     output:
         f"{RESULTS}/paper/latex_status.txt",

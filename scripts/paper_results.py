@@ -51,6 +51,16 @@ def main(smk):
         label_col="domain",
         title="By department",
     )
+    # the essential-medical study's Fig. 3(c): ROUGE-L by department with rouge-score's
+    # default tokenizer, beside ROUGE-L on Korean morphemes
+    grouped_bars(
+        summaries,
+        ["rougeL_paper", "rougeL_ko"],
+        smk.output.rougeL_by_domain[0].rsplit(".", 1)[0],
+        group="domain",
+        label_col="domain",
+        title="ROUGE-L by department: rouge-score default tokenizer (paper) and Korean morphemes (ko)",
+    )
     items = [it for f in sorted(set(smk.input.qa)) for it in read_items(f)]
     main_results_table(summaries, rouge_note(items)).write(smk.output[6], smk.output[7])
     mcq_table(summaries).write(smk.output[8], smk.output[9])

@@ -164,4 +164,9 @@ def test_table_has_one_section_per_config(repo_root):
     assert md.count("| demo | ") == len(sections[0][2])
     assert "| essential-medical-qwen2.5-7b | LoRA rank | 16 | 16 | Table 1 | matches | – |" in md
     assert len(t.notes) == 2 and "undeclared" not in t.notes[1]
-    assert "\\begin{tabular}" in t.latex()
+    tex = t.latex()
+    assert (
+        "\\begin{longtable}" in tex
+        and "\\endhead" in tex
+        and tex.count("\\label{tab:fidelity}") == 1
+    )

@@ -25,7 +25,8 @@ from __future__ import annotations
 from typing import Any
 
 from kmedqa.errors import ConfigError
-from kmedqa.paper.tables import NOT_RUN, Table, fmt, fmt_ci
+from kmedqa.paper.fidelity import LongTable
+from kmedqa.paper.tables import NOT_RUN, fmt, fmt_ci
 from kmedqa.stats.paired import paired_bootstrap
 
 INSIDE = "inside the CI"
@@ -131,7 +132,7 @@ def _metric_label(row: dict[str, Any]) -> str:
 
 def published_table(
     rows: list[dict[str, Any]], *, study: str = "", illustrative: bool = False, ci_method: str = ""
-) -> Table:
+) -> LongTable:
     counts = {
         "inside": sum(r["verdict"] == INSIDE for r in rows),
         "outside": sum(r["verdict"].startswith(OUTSIDE) for r in rows),
@@ -141,7 +142,7 @@ def published_table(
     caption = "Published vs reproduced" + (f": {study}" if study else "")
     if illustrative:
         caption += " (ILLUSTRATIVE published numbers: written for the demo, not from any study)"
-    t = Table(
+    t = LongTable(
         "published_vs_reproduced",
         caption,
         [
@@ -156,6 +157,7 @@ def published_table(
             "verdict",
             "source",
         ],
+        align="p{1.8cm}p{1.6cm}p{1.8cm}p{1.3cm}rp{1.0cm}rp{1.6cm}p{2.2cm}p{1.2cm}",
     )
     for r in rows:
         pub = fmt(float(r["value"]), 4)
