@@ -213,7 +213,7 @@ def power_curves(power: dict[str, Any], stem: str | Path) -> list[str]:
             rotation=90,
             fontsize=7,
             va="bottom",
-            ha="right" if j % 2 == 0 else "left",
+            ha="left" if j % 2 == 0 else "right",
         )
     ax.axhline(0.03, color="#d84315", lw=1, ls=":", label="+3.0%p")
     ax.set_xscale("log")
