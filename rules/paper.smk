@@ -180,6 +180,7 @@ rule paper_published:
         runs=RUNS,
         study=PUBLISHED.get("study", ""),
         illustrative=PUBLISHED.get("illustrative", False),
+        note=PUBLISHED.get("note", ""),
         compare=config.get("compare", {}),
         seed=config["seed"],
     script:

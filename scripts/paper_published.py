@@ -22,7 +22,11 @@ def main(smk):
     )
     write_json(smk.output.rows, rows)
     table = published_table(
-        rows, study=smk.params.study, illustrative=smk.params.illustrative, ci_method=ci_method
+        rows,
+        study=smk.params.study,
+        illustrative=smk.params.illustrative,
+        ci_method=ci_method,
+        note=smk.params.note,
     )
     table.write(*smk.output.tables)
 

@@ -142,3 +142,8 @@ def test_unknown_eval_set_and_missing_reason_stop_in_one_line(repo_root):
     cfg["published"]["results"][0]["value"] = "68%"
     with pytest.raises(ConfigError, match="published.results.0.value"):
         validate_config(cfg, str(repo_root / "schemas" / "config.schema.yaml"))
+
+
+def test_a_study_without_numbers_says_so():
+    md = published_table([], study="002", note="the project reports no numbers").markdown()
+    assert "The config declares no published results: the project reports no numbers." in md

@@ -131,7 +131,12 @@ def _metric_label(row: dict[str, Any]) -> str:
 
 
 def published_table(
-    rows: list[dict[str, Any]], *, study: str = "", illustrative: bool = False, ci_method: str = ""
+    rows: list[dict[str, Any]],
+    *,
+    study: str = "",
+    illustrative: bool = False,
+    ci_method: str = "",
+    note: str = "",
 ) -> LongTable:
     counts = {
         "inside": sum(r["verdict"] == INSIDE for r in rows),
@@ -178,7 +183,7 @@ def published_table(
             ]
         )
     if not rows:
-        t.notes.append("The config declares no published results.")
+        t.notes.append("The config declares no published results" + (f": {note}." if note else "."))
     t.notes.append(
         "kmedqa: mean over the eval set's items with a value of the metric (in the group); "
         f"95% CI: bootstrap over items ({ci_method or 'percentile'}, the compare stage's "
