@@ -125,6 +125,8 @@ def all_targets():
         f"{PAPER}/tables/main_results.md",
         f"{PAPER}/tables/significance.md",
         f"{RESULTS}/paper/latex_status.txt",
+        f"{PAPER}/tables/published_vs_reproduced.md",
+        f"{PAPER}/tables/fidelity.md",
     ]
     if TRAININGS:
         targets.append(f"{PAPER}/tables/training.md")

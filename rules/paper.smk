@@ -67,6 +67,7 @@ rule paper_results:
         tex_md("code_switching"),
         tex_md("clinical_notes"),
         summary=f"{RESULTS}/scores/summary.json",
+        rougeL_by_domain=both(f"{FIG}/rougeL_by_domain"),
     log:
         f"{RESULTS}/logs/paper/results.log",
     conda:
@@ -134,6 +135,7 @@ rule paper_pdf:
         + both(f"{FIG}/forest")
         + both(f"{FIG}/power_mde"),
         tables=tex_md("main_results") + tex_md("significance") + tex_md("three_pp"),
+        fidelity=tex_md("published_vs_reproduced") + tex_md("fidelity"),
         training=tex_md("training") if TRAININGS else [],
     output:
         f"{RESULTS}/paper/latex_status.txt",
@@ -143,3 +145,63 @@ rule paper_pdf:
         "../envs/paper.yaml"
     script:
         "../scripts/paper_pdf.py"
+
+
+# Published numbers beside kmedqa's, and the study's settings beside the config's.
+from kmedqa.paper.fidelity import load_fidelity
+from kmedqa.paper.published import check_published, needed_scores
+
+PUBLISHED = config.get("published", {})
+PUBLISHED_RESULTS = check_published(
+    config
+)  # an unknown eval set stops here, in one line
+PUBLISHED_SCORES = needed_scores(config)
+FIDELITY_FILE = (
+    str(Path(workflow.basedir) / config["fidelity"]["file"])
+    if config.get("fidelity")
+    else None
+)
+if FIDELITY_FILE:
+    load_fidelity(FIDELITY_FILE)  # a missing or malformed list stops here
+
+
+rule paper_published:
+    input:
+        scores=[score_file(m, v, e) for m, v, e in PUBLISHED_SCORES],
+    output:
+        tables=tex_md("published_vs_reproduced"),
+        rows=f"{RESULTS}/paper/published_vs_reproduced.json",
+    log:
+        f"{RESULTS}/logs/paper/published.log",
+    conda:
+        "../envs/paper.yaml"
+    params:
+        score_keys=PUBLISHED_SCORES,
+        results=PUBLISHED_RESULTS,
+        runs=RUNS,
+        study=PUBLISHED.get("study", ""),
+        illustrative=PUBLISHED.get("illustrative", False),
+        note=PUBLISHED.get("note", ""),
+        compare=config.get("compare", {}),
+        seed=config["seed"],
+    script:
+        "../scripts/paper_published.py"
+
+
+rule paper_fidelity:
+    input:
+        fidelity=FIDELITY_FILE or [],
+        formats=str(
+            Path(workflow.basedir) / "src" / "kmedqa" / "prompts" / "tasks.yaml"
+        ),
+    output:
+        tables=tex_md("fidelity"),
+    log:
+        f"{RESULTS}/logs/paper/fidelity.log",
+    conda:
+        "../envs/paper.yaml"
+    params:
+        config=config,
+        name=config["study"],
+    script:
+        "../scripts/paper_fidelity.py"

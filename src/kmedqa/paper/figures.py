@@ -202,16 +202,18 @@ def power_curves(power: dict[str, Any], stem: str | Path) -> list[str]:
     unp = sorted({(r["n"], r["mde_unpaired"]) for r in rows if r.get("mde_unpaired") is not None})
     if unp:
         ax.plot(*zip(*unp, strict=True), "k--", label="unpaired, base accuracy 55%")
-    for j, n in enumerate(sorted(power["study_ns"])):
+    marks = [m if isinstance(m, dict) else {"n": m, "label": ""} for m in power["study_ns"]]
+    for j, m in enumerate(sorted(marks, key=lambda m: m["n"])):
+        n = m["n"]
         ax.axvline(n, color="#bdbdbd", lw=0.8)
         ax.text(
             n,
             0.005 + 0.06 * (j % 2),
-            f"n={n:,}",
+            f"n={n:,} {m['label']}".strip(),
             rotation=90,
             fontsize=7,
             va="bottom",
-            ha="right" if j % 2 == 0 else "left",
+            ha="left" if j % 2 == 0 else "right",
         )
     ax.axhline(0.03, color="#d84315", lw=1, ls=":", label="+3.0%p")
     ax.set_xscale("log")

@@ -13,10 +13,17 @@ from kmedqa.io import read_jsonl
 from kmedqa.stats.paired import compare_families, compare_paired
 from kmedqa.stats.power import mcnemar_mde, mde_curve, published_3pp_question, two_proportion_mde
 
-# Sample sizes of the essential-medical study marked on the power figure: its ROUGE
-# sample (198 = 66 per question type), its KorMedMCQA sample (200), 435, and its full
-# test split (1,728), as the study brief lists them.
-STUDY_NS = (198, 200, 435, 1728)
+# Sample sizes the studies' numbers rest on, marked on the power figure with what they
+# are: study 001 (essential-medical) reports MCQ accuracy on the 66 MCQ items of its
+# 198-item sample (66 per question type), ROUGE on all 198, KorMedMCQA on 200 doctor items,
+# and has a 1,728-item test split; 435 is study 004's KorMedMCQA doctor test set.
+STUDY_NS = {
+    66: "study 001: MCQ items of its sample",
+    198: "study 001: ROUGE sample",
+    200: "study 001: KorMedMCQA sample",
+    435: "study 004: KorMedMCQA doctor test",
+    1728: "study 001: test split",
+}
 
 
 def comparison_pairs(variants: list[str]) -> list[tuple[str, str]]:
@@ -106,7 +113,7 @@ def power_report(comparisons: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "published_3pp": published_3pp_question(),
         "mde_curve": mde_curve(ns, [0.1, 0.2, 0.3], p_base=0.55),
-        "study_ns": list(STUDY_NS),
+        "study_ns": [{"n": n, "label": label} for n, label in sorted(STUDY_NS.items())],
         "observed": observed,
     }
 
