@@ -8,7 +8,7 @@ BIN = $(VENV)/bin
 # install the CUDA build of torch first and run `make TORCH= demo`.
 TORCH ?= torch==2.13.0
 
-.PHONY: demo test lint install clean-results
+.PHONY: demo test test-cluster lint install clean-results
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(BIN)/pytest
+
+# A one-node SLURM cluster on this machine (installs slurm-wlm + munge; root) and the tiny DAG
+# through profiles/slurm, with a cancelled job and a rerun (tests/test_slurm_cluster.py).
+test-cluster: $(VENV)/.installed
+	$(BIN)/pytest -m cluster tests/test_slurm_cluster.py
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check src tests scripts benchmarks

@@ -47,6 +47,7 @@ include: "rules/score.smk"
 include: "rules/stats.smk"
 include: "rules/judge.smk"
 include: "rules/paper.smk"
+include: "rules/hub.smk"
 
 
 rule all:

@@ -131,6 +131,7 @@ def all_targets():
     if TRAININGS:
         targets.append(f"{PAPER}/tables/training.md")
         targets.append(f"{PAPER}/tables/decontamination.md")
+        targets += [f"{RESULTS}/hub/{m}/{t}" for m, t in TRAININGS]
     if JUDGE_EVAL_SETS:
         targets.append(f"{PAPER}/tables/judge.md")
     return targets

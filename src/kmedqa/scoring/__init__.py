@@ -58,12 +58,20 @@ from kmedqa.metrics.semantic import (
     semantic_scores,
 )
 from kmedqa.prompts import get_format
-
-DATASET_FORMATS = {"aihub71875": "aihub", "kormedmcqa": "kormedmcqa"}
-DEFAULT_FORMAT = "instruct"
+from kmedqa.scoring.formats import resolve_format
 
 SUMMARY_ROUGE_COLUMNS = tuple(f"summary_{c}" for c in ROUGE_COLUMNS)
-LABEL_COLUMNS = ("id", "run", "eval_set", "dataset", "task", "domain", "q_type", "format")
+LABEL_COLUMNS = (
+    "id",
+    "run",
+    "eval_set",
+    "dataset",
+    "task",
+    "domain",
+    "q_type",
+    "format",
+    "format_source",
+)
 METRIC_COLUMNS = (
     "n_new_tokens",
     "hit_budget",
@@ -86,12 +94,9 @@ ROW_COLUMNS = (
 
 
 def format_name(item: dict[str, Any], gen: dict[str, Any]) -> str:
-    """The prompt format an item was generated with (generation line, item meta, dataset)."""
-    return (
-        gen.get("format")
-        or (item.get("meta") or {}).get("format")
-        or DATASET_FORMATS.get(item.get("dataset"), DEFAULT_FORMAT)
-    )
+    """The prompt format an item was generated with (generation line, item meta, dataset,
+    else inferred from the item: :mod:`kmedqa.scoring.formats`)."""
+    return resolve_format(item, gen)[0]
 
 
 def _check_generations(
@@ -138,12 +143,14 @@ def score_items(
     semantic: Sequence[dict[str, Any]] | None = None,
     file_semantic: str | Path | None = None,
     eval_format: str | None = None,
+    format_override: str | None = None,
 ) -> list[dict[str, Any]]:
     """One row of :data:`ROW_COLUMNS` per item, in item order (see the module docstring).
 
     ``eval_format``: the eval set's declared prompt format
     (``evaluation.eval_sets.<name>.format``): every item is scored with it, and a
     generation line made with another format is an error (a stale generation).
+    ``format_override``: score every item with this prompt format (``kmedqa score --format``).
 
     ``semantic``: per-item BERTScore/BLEURT rows from
     :func:`kmedqa.metrics.semantic.semantic_scores` (one per ``section_summary`` item).
@@ -170,8 +177,8 @@ def score_items(
         iid = item["id"]
         gen = gens[iid]
         output = gen["output"]
-        fmt = format_name(item, gen)
-        if eval_format is not None:
+        fmt, fmt_source = resolve_format(item, gen, format_override)
+        if eval_format is not None and format_override is None:
             if gen.get("format") not in (None, eval_format):
                 raise InputError(
                     f"generated with format {gen['format']!r}, but the eval set declares "
@@ -180,7 +187,7 @@ def score_items(
                     item=iid,
                     field="format",
                 )
-            fmt = eval_format
+            fmt, fmt_source = eval_format, "eval_set"
         try:
             answer_format = get_format(fmt).get("answer_format")
         except ConfigError as err:
@@ -195,6 +202,7 @@ def score_items(
             domain=item["domain"],
             q_type=item["q_type"],
             format=fmt,
+            format_source=fmt_source,
             n_new_tokens=gen.get("n_new_tokens"),
             max_new_tokens=gen.get("max_new_tokens"),
             hit_budget=_hit_budget(gen),
@@ -321,6 +329,7 @@ def summarize(
                 entry.update(dict.fromkeys(by))
                 entry.update(zip(cols, key, strict=True))
                 entry["n"] = len(members)
+                entry["formats"] = _format_counts(members)
                 for m in metrics:
                     vals = [r[m] for r in members if r.get(m) is not None]
                     entry[m] = sum(vals) / len(vals) if vals else None
@@ -332,12 +341,29 @@ def summarize(
     return out
 
 
+def _format_counts(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """``{"mcq_number (inferred)": 37, …}``: how each row's prompt format was decided."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        if r.get("format") is not None:
+            key = f"{r['format']} ({r.get('format_source') or 'item'})"
+            counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items()))
+
+
 def _cmd_score(args) -> int:
     items = read_items(args.items)
     gens = read_jsonl(args.generations)
     rows = score_items(
-        items, gens, eval_set=args.eval_set, file_items=args.items, file_gens=args.generations
+        items,
+        gens,
+        eval_set=args.eval_set,
+        file_items=args.items,
+        file_gens=args.generations,
+        format_override=args.format,
     )
+    for key, n in _format_counts([r for r in rows if r["format_source"] != "item"]).items():
+        print(f"format: {key} for {n} items")
     cfg = {
         "device": args.device,
         "bertscore": {"model": args.bertscore_model, "num_layers": args.bertscore_layers},
@@ -368,6 +394,11 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", required=True, help="per-item scores (JSON lines)")
     p.add_argument("--summary", help="write grouped means here (JSON)")
     p.add_argument("--eval-set", help="eval set name written into every row")
+    p.add_argument(
+        "--format",
+        help="score every item with this prompt format (prompts/tasks.yaml); default: the "
+        "generation's, the item's meta.format, else inferred (numbered/lettered options)",
+    )
     p.add_argument(
         "--bertscore-model",
         help="BERTScore of section summaries with this model (hub id or directory)",

@@ -1,0 +1,1 @@
+"""Hub publishing: a model card for each trained adapter (kmedqa.hub.card)."""

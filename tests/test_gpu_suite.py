@@ -1,0 +1,54 @@
+"""benchmarks/gpu_suite.py in its --dry mode: the GPU suite's code runs end to end on the CPU."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_dry_suite_writes_its_results(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/gpu_suite.py"), "--dry", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads((out / "gpu_suite.json").read_text())
+    assert res["dry"] and res["training"]["steps"] == 2
+    assert res["training"]["s_per_optimizer_step"] > 0
+    runs = res["generation"]["runs"]
+    assert [(r["batch"], r["merged"]) for r in runs] == [
+        (b, m) for m in (False, True) for b in (1, 2, 4)
+    ]
+    # every row is forced to the same number of new tokens (no early stop on random weights)
+    for r in runs:
+        gen = out / "gpu_suite_work" / f"gen-{r['batch']}-{r['merged']}.jsonl"
+        lines = [json.loads(x) for x in gen.read_text().splitlines()]
+        assert len(lines) == r["items"]
+        assert {x["n_new_tokens"] for x in lines} == {res["generation"]["new_tokens"]}
+    assert "| merged | 4 |" in (out / "gpu_suite.md").read_text()
+
+
+def test_missing_prerequisites_fail_in_one_line():
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this test checks the refusal on a machine without CUDA")
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/gpu_suite.py"), "--out", "/nonexistent"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    # this CPU machine has no CUDA: the suite stops at once, saying so, and writes nothing
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("gpu_suite: missing ") and "CUDA" in proc.stderr
+    assert "Traceback" not in proc.stderr
