@@ -170,3 +170,16 @@ def test_table_has_one_section_per_config(repo_root):
         and "\\endhead" in tex
         and tex.count("\\label{tab:fidelity}") == 1
     )
+
+
+def test_an_eval_set_format_overrides_the_dataset_format(repo_root):
+    cfg, fid = load(repo_root, "experiments/gemma2_kormedmcqa.yaml")
+    rows = {r["setting"]: r for r in check(cfg, fid)}
+    assert rows["evaluation"]["used"] == "kormedmcqa"  # the lettered lm-eval prompt
+    cfg["evaluation"]["eval_sets"]["kmm-doctor-test"]["format"] = "instruct"
+    rows = {r["setting"]: r for r in check(cfg, fid)}
+    assert rows["evaluation"]["used"] == "instruct"
+    assert rows["evaluation"]["status"] == UNDECLARED
+    assert rows["answer budget"]["used"] == cfg["evaluation"]["generation"].get(
+        "max_new_tokens", {}
+    ).get("mcq", prompts.get_format("instruct")["max_new_tokens"].get("mcq", "not set"))

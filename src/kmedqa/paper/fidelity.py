@@ -24,9 +24,10 @@ A study's reported settings are declared in ``experiments/fidelity/<study>.yaml`
         task: mcq
         published: not reported
 
-Other kinds: ``user_prompt`` (the format's user turn rendered for the setting's
-``example`` item) and settings without ``path`` (a procedure: ``kmedqa`` says what
-kmedqa has or lacks). A config points at its file with ``fidelity: {file: ...}`` and may
+Other kinds: ``format`` (the prompt format's name), ``user_prompt`` (the format's user
+turn rendered for the setting's ``example`` item) and settings without ``path`` (a
+procedure: ``kmedqa`` says what kmedqa has or lacks). A prompt setting with ``eval_set:
+<name>`` reads that eval set's own ``format`` where the config gives one, else ``path``. A config points at its file with ``fidelity: {file: ...}`` and may
 declare deviations of its own (``fidelity: {deviations: {<setting>: <why>}}``, e.g. the
 CPU demo). Values are read from the config and the prompt formats at run time.
 
@@ -84,10 +85,13 @@ def lookup(config: dict[str, Any], path: str) -> Any:
     return walk(config, parts)
 
 
-def _format(config: dict[str, Any], path: str) -> tuple[str, dict[str, Any] | None]:
+def _format(config: dict[str, Any], s: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
+    """The prompt format of a setting: its ``eval_set``'s own ``format`` where the config
+    declares one, else the format name at ``path`` (e.g. the dataset's)."""
     from kmedqa.prompts import get_format
 
-    name = lookup(config, path)
+    es = config["evaluation"]["eval_sets"].get(s.get("eval_set") or "", {})
+    name = es.get("format") or lookup(config, s["path"])
     if name == NOT_SET:
         return NOT_SET, None
     return name, get_format(name)
@@ -105,9 +109,11 @@ def used_value(config: dict[str, Any], s: dict[str, Any]) -> Any:
         if s.get("contains") and isinstance(value, list):  # e.g. the ROUGE columns compared
             value = [v for v in value if s["contains"] in str(v)]
         return value
-    name, fmt_ = _format(config, s["path"])
+    name, fmt_ = _format(config, s)
     if fmt_ is None:
         return NOT_SET
+    if kind == "format":
+        return name
     if kind == "system_prompt":
         return system_prompt(fmt_) or "(no system prompt)"
     if kind == "user_prompt":
