@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from kmedqa.stats.compare import comparison_pairs
-from kmedqa.generation import inference_quantization
+from kmedqa.generation.settings import inference_quantization
 from kmedqa.data.sources import KORMEDMCQA_HUB_ID
 from kmedqa.metrics.semantic import is_configured
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from kmedqa.errors import InputError
-from kmedqa.generation import generate, hit_budget
+from kmedqa.generation import generate
+from kmedqa.generation.settings import hit_budget
 from kmedqa.items import make_item
 from kmedqa.scoring import score_items, summarize
 

@@ -10,7 +10,8 @@ import pytest
 
 from kmedqa import models as models_mod
 from kmedqa.errors import ConfigError
-from kmedqa.generation import generate, inference_quantization
+from kmedqa.generation import generate
+from kmedqa.generation.settings import inference_quantization
 from kmedqa.items import make_item
 from kmedqa.paper.tables import environment_table
 
@@ -73,7 +74,7 @@ def test_the_base_is_loaded_with_the_resolved_quantization_and_recorded(
         return real(info, quantization="none", **kw)  # NF4 needs CUDA: load plainly here
 
     monkeypatch.setattr(models_mod, "load_model", spy)
-    monkeypatch.setattr("kmedqa.generation._check_quantization", lambda q, b: None)
+    monkeypatch.setattr("kmedqa.generation.check_quantization", lambda q, b: None)
     stats = _generate(tiny, tmp_path, quantization="nf4")
     assert seen == ["nf4"]
     assert stats["inference_base"]["quantization"] == "nf4"

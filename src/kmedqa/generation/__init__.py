@@ -22,6 +22,7 @@ from typing import Any
 from tqdm import tqdm
 
 from kmedqa.errors import ConfigError
+from kmedqa.generation.settings import check_quantization, hit_budget
 from kmedqa.io import dumps, sha256_text, sha256_tree, write_jsonl
 from kmedqa.prompts import (
     build_messages,
@@ -36,29 +37,6 @@ from kmedqa.prompts.chat import render_prompt
 log = logging.getLogger(__name__)
 
 END_OF_TURN_MARKERS = ("<end_of_turn>", "<|im_end|>", "<|eot_id|>", "<|end|>")
-ADAPTER_BASES = ("training", "none", "nf4")
-
-
-def inference_quantization(
-    variant: str, generation: dict[str, Any] | None, training: dict[str, Any] | None
-) -> str:
-    """How a run's base model is loaded for generation: ``none`` or ``nf4``.
-
-    A fine-tuned run (``ft-*``) is generated on ``evaluation.generation.adapter_base``:
-    ``training`` (the default) = the quantization it was trained on (an NF4-trained QLoRA
-    adapter on an NF4 base), ``none`` = unquantized (``models.<name>.dtype``), ``nf4``.
-    Base and icl runs are the model as published: unquantized.
-    """
-    base = (generation or {}).get("adapter_base", "training")
-    if base not in ADAPTER_BASES:
-        raise ConfigError(
-            f"evaluation.generation.adapter_base: {base!r} is not one of {', '.join(ADAPTER_BASES)}"
-        )
-    if not variant.startswith("ft-"):
-        return "none"
-    if base == "training":
-        return (training or {}).get("quantization", "none")
-    return base
 
 
 def render_prompts(
@@ -231,15 +209,6 @@ def _key(row: dict[str, Any]) -> tuple[str, str, int | None]:
     return (row["id"], row["prompt_sha"], row.get("max_new_tokens"))
 
 
-def hit_budget(n_new: int, budget: int, cut_by_stop_string: bool = False) -> bool:
-    """Whether an output was cut by its token budget rather than ending by itself.
-
-    ``n_new == budget`` (an output whose end-of-turn token is exactly its budget-th token
-    counts too: at most an over-count); an output cut at a stop string was not.
-    """
-    return n_new >= budget and not cut_by_stop_string
-
-
 def load_cache(path: Path) -> dict[tuple[str, str, int | None], dict[str, Any]]:
     done: dict[tuple[str, str, int | None], dict[str, Any]] = {}
     if not path.exists():
@@ -304,7 +273,7 @@ def generate(
         raise ConfigError(
             f"evaluation.generation.backend: unknown backend {backend!r} (hf or vllm)"
         )
-    _check_quantization(quantization, backend)
+    check_quantization(quantization, backend)
     info = read_model_info(model_json)
     tok = tokenizer if tokenizer is not None else load_tokenizer(info)
     tok.padding_side = "left"
@@ -435,26 +404,6 @@ def generate(
     hits = sum(r["hit_budget"] for r in rows)
     stats.update(n_hit_budget=hits, truncation_rate=hits / len(rows) if rows else None)
     return stats
-
-
-def _check_quantization(quantization: str, backend: str) -> None:
-    if quantization not in ("none", "nf4"):
-        raise ConfigError(f"inference base quantization {quantization!r} is not none or nf4")
-    if quantization != "nf4":
-        return
-    if backend != "hf":
-        raise ConfigError(
-            "evaluation.generation.adapter_base resolves to nf4, which kmedqa runs only with "
-            "backend: hf; set backend: hf, or adapter_base: none to generate on an unquantized base"
-        )
-    import torch
-
-    if not torch.cuda.is_available():
-        raise ConfigError(
-            "evaluation.generation.adapter_base resolves to nf4 (the adapter's training "
-            "quantization) but CUDA is not available; run on a GPU, or set "
-            "evaluation.generation.adapter_base: none to generate on an unquantized base"
-        )
 
 
 class _HFRunner:
