@@ -9,19 +9,18 @@ from judge_fixtures import make_generations, make_items
 
 from kmedqa.errors import ConfigError, InputError
 from kmedqa.io import read_json, read_jsonl
-from kmedqa.judge.cache import JudgeCache, cache_key
-from kmedqa.judge.core import (
+from kmedqa.judge.base import (
     ROW_FIELDS,
     BackendStats,
     JudgeReply,
     JudgeRequest,
     cost_estimate,
-    judge_run,
     resolve_config,
     scrub,
-    select_sample,
 )
+from kmedqa.judge.cache import JudgeCache, cache_key
 from kmedqa.judge.rubric import find_json_object, load_rubric, parse_json_reply
+from kmedqa.judge.run import judge_run, select_sample
 from kmedqa.judge.table import table5
 
 

@@ -15,8 +15,8 @@ from kmedqa.errors import KmedqaError
 from kmedqa.io import read_json, read_jsonl, write_jsonl
 from kmedqa.judge.backends.anthropic import AnthropicBackend
 from kmedqa.judge.cache import cache_key
-from kmedqa.judge.core import judge_run
 from kmedqa.judge.rubric import load_rubric
+from kmedqa.judge.run import judge_run
 
 KEY = "sk-test-K3yThatMustNeverBeWritten-0123456789"
 MODEL = "claude-sonnet-4-6"

@@ -46,7 +46,7 @@ from typing import Any
 
 from kmedqa.errors import ConfigError, KmedqaError
 from kmedqa.io import atomic_write_text, read_json
-from kmedqa.judge.core import (
+from kmedqa.judge.base import (
     API_KEY_ENV,
     BackendStats,
     JudgeReply,
