@@ -1,4 +1,4 @@
-"""Every paired comparison on one eval set (see kmedqa.analysis)."""
+"""Every paired comparison on one eval set (the plan: kmedqa.stats.compare; the tests: kmedqa.stats.paired)."""
 
 from kmedqa.io import write_json
 from kmedqa.stats.compare import compare_eval_set

@@ -1,8 +1,7 @@
 """Forest plot, power figure, per-department accuracy, significance and 3.0%p tables."""
 
 from kmedqa.io import read_json, read_jsonl, write_json
-from kmedqa.paper.figures import domain_accuracy as domain_figure
-from kmedqa.paper.figures import forest, power_curves
+from kmedqa.paper.figures import domain_accuracy_figure, forest, power_curves
 from kmedqa.paper.tables import significance_table, three_pp_table
 from kmedqa.stats.compare import domain_accuracy
 from kmedqa.workflow import run_script
@@ -20,7 +19,7 @@ def main(smk):
     }
     dom = domain_accuracy(scores, seed=smk.params.seed)
     write_json(smk.output.domains, dom)
-    domain_figure(dom, stem[2])
+    domain_accuracy_figure(dom, stem[2])
     significance_table(comparisons).write(smk.output[6], smk.output[7])
     three_pp_table(power["published_3pp"]).write(smk.output[8], smk.output[9])
 

@@ -18,7 +18,7 @@ from kmedqa.judge.base import (
     resolve_config,
     scrub,
 )
-from kmedqa.judge.cache import JudgeCache, cache_key
+from kmedqa.judge.cache import JudgeCache, reply_key
 from kmedqa.judge.rubric import find_json_object, load_rubric, parse_json_reply
 from kmedqa.judge.run import judge_run, select_sample
 from kmedqa.judge.table import table5
@@ -111,10 +111,10 @@ def test_sample_stratified_seeded_and_all():
 
 
 def test_cache_key_and_store(tmp_path):
-    k = cache_key("anthropic", "m", "rubric_ko@1", "q", "ref", "ans")
-    assert len(k) == 64 and k == cache_key("anthropic", "m", "rubric_ko@1", "q", "ref", "ans")
-    assert k != cache_key("anthropic", "m", "rubric_ko@2", "q", "ref", "ans")
-    assert k != cache_key("local", "m", "rubric_ko@1", "q", "ref", "ans")
+    k = reply_key("anthropic", "m", "rubric_ko@1", "q", "ref", "ans")
+    assert len(k) == 64 and k == reply_key("anthropic", "m", "rubric_ko@1", "q", "ref", "ans")
+    assert k != reply_key("anthropic", "m", "rubric_ko@2", "q", "ref", "ans")
+    assert k != reply_key("local", "m", "rubric_ko@1", "q", "ref", "ans")
     store = JudgeCache(tmp_path)
     assert store.get(k) is None
     store.put({"key": k, "status": "ok"})

@@ -17,7 +17,7 @@ MODULES = (
     "kmedqa.data.cli",
     "kmedqa.data.sources_cli",
     "kmedqa.scoring",
-    "kmedqa.stats.paired",
+    "kmedqa.stats.cli",
     "kmedqa.judge.cli",
     "kmedqa.generation.bench",
 )

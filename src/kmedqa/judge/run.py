@@ -47,7 +47,7 @@ from kmedqa.judge.base import (
     resolve_config,
     scrub,
 )
-from kmedqa.judge.cache import JudgeCache, cache_key
+from kmedqa.judge.cache import JudgeCache, reply_key
 from kmedqa.judge.rubric import Rubric, load_rubric
 
 log = logging.getLogger("kmedqa.judge")
@@ -170,7 +170,7 @@ def _entry_from_reply(
     }
 
 
-def question_text(item: dict[str, Any]) -> str:
+def lettered_question(item: dict[str, Any]) -> str:
     """The question as the judge sees it: with its lettered options when it has any."""
     opts = item.get("options") or []
     if not opts:
@@ -270,8 +270,8 @@ def judge_run(
         for run in runs:
             for it in sample:
                 answer = gens[run][it["id"]]
-                question = question_text(it)
-                key = cache_key(
+                question = lettered_question(it)
+                key = reply_key(
                     backend.name, backend.model, rubric.tag, question, it["answer"], answer
                 )
                 keys[(run, it["id"])] = key

@@ -2,7 +2,7 @@
 
 For each rubric criterion: the mean score of the base and the fine-tuned run over the
 items *both* runs have a valid (``ok``) score for, the paired difference (fine-tuned −
-base) with a seeded percentile paired-bootstrap CI (:func:`kmedqa.stats.paired_bootstrap`),
+base) with a seeded percentile paired-bootstrap CI (:func:`kmedqa.stats.paired.paired_bootstrap`),
 ``n`` pairs, and how many replies were invalid per run (excluded, never imputed). When
 the judge did not run, the table says ``Judge not run: <reason>`` instead of numbers.
 """

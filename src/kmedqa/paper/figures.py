@@ -223,7 +223,9 @@ def power_curves(power: dict[str, Any], stem: str | Path) -> list[str]:
     return save(fig, stem)
 
 
-def domain_accuracy(comparisons_by_domain: list[dict[str, Any]], stem: str | Path) -> list[str]:
+def domain_accuracy_figure(
+    comparisons_by_domain: list[dict[str, Any]], stem: str | Path
+) -> list[str]:
     """Per-department accuracy of each run with bootstrap intervals."""
     setup_fonts()
     rows = comparisons_by_domain

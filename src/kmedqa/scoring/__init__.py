@@ -75,7 +75,7 @@ METRIC_COLUMNS = (
 ROW_COLUMNS = (*LABEL_COLUMNS, *METRIC_COLUMNS, "strict_choice", "lenient_choice")
 
 
-def format_name(item: dict[str, Any], gen: dict[str, Any]) -> str:
+def generated_format(item: dict[str, Any], gen: dict[str, Any]) -> str:
     """The prompt format an item was generated with (generation line, item meta, dataset)."""
     return (
         gen.get("format")
@@ -146,7 +146,7 @@ def score_items(
         iid = item["id"]
         gen = gens[iid]
         output = gen["output"]
-        fmt = format_name(item, gen)
+        fmt = generated_format(item, gen)
         try:
             answer_format = get_format(fmt).get("answer_format")
         except ConfigError as err:
