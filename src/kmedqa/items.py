@@ -1,7 +1,9 @@
 """The normalized item: the one record every loader writes and every stage reads.
 
 Fields (DESIGN.md): ``id, dataset, task, domain, q_type, question, options,
-answer, answer_index, meta``. ``task`` is one of :data:`TASKS`.
+answer, answer_index, meta``. ``task`` is one of :data:`TASKS`. Options are
+lettered with :data:`OPTION_LETTERS` (``A`` is option 1) wherever a letter is shown
+or read: prompts, MCQ scoring, the judge, KorMedMCQA's option columns.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from kmedqa.errors import InputError
 from kmedqa.io import read_jsonl
 
 TASKS = ("mcq", "short", "descriptive", "section_summary")
+OPTION_LETTERS = "ABCDEFGHIJ"  # the letter of options 1..10
 FIELDS = (
     "id",
     "dataset",
@@ -25,6 +28,11 @@ FIELDS = (
     "answer_index",
     "meta",
 )
+
+
+def lettered_options(options: list[str] | None) -> str:
+    """``A. first\nB. second…``: an item's options as they are shown with letters."""
+    return "\n".join(f"{OPTION_LETTERS[i]}. {o}" for i, o in enumerate(options or []))
 
 
 def make_item(

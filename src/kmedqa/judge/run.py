@@ -37,6 +37,7 @@ from typing import Any
 
 from kmedqa.errors import InputError, KmedqaError
 from kmedqa.io import write_json, write_jsonl
+from kmedqa.items import lettered_options
 from kmedqa.judge.base import (
     ROW_FIELDS,
     JudgeBackend,
@@ -175,8 +176,7 @@ def lettered_question(item: dict[str, Any]) -> str:
     opts = item.get("options") or []
     if not opts:
         return item["question"]
-    letters = "ABCDEFGHIJ"
-    return item["question"] + "\n" + "\n".join(f"{letters[i]}. {o}" for i, o in enumerate(opts))
+    return item["question"] + "\n" + lettered_options(opts)
 
 
 def _usable(entry: dict[str, Any] | None, rubric: Rubric) -> dict[str, Any] | None:

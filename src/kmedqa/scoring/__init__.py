@@ -54,10 +54,7 @@ from kmedqa.metrics.semantic import (
     is_configured,
     semantic_scores,
 )
-from kmedqa.prompts import get_format
-
-DATASET_FORMATS = {"aihub71875": "aihub", "kormedmcqa": "kormedmcqa"}
-DEFAULT_FORMAT = "instruct"
+from kmedqa.prompts import DATASET_FORMATS, DEFAULT_FORMAT, get_format
 
 SUMMARY_ROUGE_COLUMNS = tuple(f"summary_{c}" for c in ROUGE_COLUMNS)
 LABEL_COLUMNS = ("id", "run", "eval_set", "dataset", "task", "domain", "q_type", "format")
