@@ -5,7 +5,7 @@ rule generate:
     input:
         unpack(generate_inputs),
     output:
-        f"{RESULTS}/generations/{{model}}/{{variant}}/{{eval_set}}.jsonl",
+        generations=f"{RESULTS}/generations/{{model}}/{{variant}}/{{eval_set}}.jsonl",
     log:
         f"{RESULTS}/logs/generate/{{model}}/{{variant}}/{{eval_set}}.log",
     benchmark:

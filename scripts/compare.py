@@ -7,7 +7,7 @@ from kmedqa.workflow import run_script
 
 def main(smk):
     cfg = smk.params.compare
-    files = {tuple(run): path for run, path in zip(smk.params.runs, smk.input, strict=True)}
+    files = {tuple(run): path for run, path in zip(smk.params.runs, smk.input.scores, strict=True)}
     comparisons = compare_eval_set(
         smk.wildcards.eval_set,
         files,
@@ -16,7 +16,7 @@ def main(smk):
         seed=smk.params.seed,
         ci_method=cfg.get("ci_method", "percentile"),
     )
-    write_json(smk.output[0], comparisons)
+    write_json(smk.output.comparisons, comparisons)
 
 
 run_script(snakemake, main)  # noqa: F821

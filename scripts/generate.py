@@ -18,7 +18,7 @@ def main(smk):
         formats=smk.params.formats,
         run=smk.params.run,
         eval_set=smk.wildcards.eval_set,
-        out_path=smk.output[0],
+        out_path=smk.output.generations,
         cache_dir=smk.params.cache_dir,
         adapter_dir=smk.input.get("adapter"),
         merge_adapter=gen.get("merge_adapter", False),

@@ -9,7 +9,7 @@ from kmedqa.workflow import run_script
 
 def main(smk):
     spec = smk.params.split
-    items = read_items(smk.input[0])
+    items = read_items(smk.input.qa)
     write_split(
         items,
         Path(smk.output.manifest).parent,

@@ -130,3 +130,31 @@ def test_slurm_profile_dry_runs_a_study(repo_root, tmp_path):
         "semantic_score": "6",
         "score": "6",
     }, out[-3000:]
+
+
+def test_input_files_is_always_a_list():
+    from kmedqa.workflow import input_files
+
+    assert input_files("a.jsonl") == ["a.jsonl"]
+    assert input_files(["a", "b"]) == ["a", "b"]
+    assert input_files([]) == []
+
+
+def test_figure_stem_of_a_named_figure_output():
+    from kmedqa.paper.figures import figure_stem
+
+    assert figure_stem(["paper/figures/forest.pdf", "paper/figures/forest.png"]) == (
+        "paper/figures/forest"
+    )
+    with pytest.raises(ValueError):
+        figure_stem(["a.pdf", "b.png"])
+
+
+def test_scripts_read_named_inputs_and_outputs(repo_root):
+    """No script indexes snakemake.input/output by position (rules name their files)."""
+    scripts = sorted((repo_root / "scripts").glob("*.py"))
+    assert scripts
+    for path in scripts:
+        text = path.read_text(encoding="utf-8")
+        bad = re.findall(r"smk\.(?:input|output|log)(?:\[|\)|,| for)", text)
+        assert not bad, f"{path.name}: {bad}"

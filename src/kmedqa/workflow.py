@@ -158,3 +158,8 @@ def run_script(snakemake, main: Callable[[Any], Any]) -> None:
         except Exception:  # a bug, not bad input: keep the traceback in the log
             traceback.print_exc(file=sys.stderr)
             raise
+
+
+def input_files(value: str | list[str]) -> list[str]:
+    """A named input as a list of paths (Snakemake gives a single path as a string)."""
+    return [value] if isinstance(value, str) else list(value)

@@ -45,6 +45,14 @@ def setup_fonts() -> str:
     return family
 
 
+def figure_stem(files: list[str]) -> str:
+    """The common stem of a figure's output files (``[x.pdf, x.png]`` -> ``x``)."""
+    stems = {str(f).rsplit(".", 1)[0] for f in files}
+    if len(stems) != 1:
+        raise ValueError(f"not the files of one figure: {list(files)}")
+    return stems.pop()
+
+
 def save(fig, stem: str | Path) -> list[str]:
     """Write ``stem.pdf`` and ``stem.png`` (PDF without a creation date: reruns are identical)."""
     stem = Path(stem)
