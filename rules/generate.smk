@@ -19,8 +19,8 @@ rule generate:
     params:
         run=lambda wc: run_name(wc.model, wc.variant),
         formats=FORMATS,
-        generation=config["evaluation"].get("generation", {}),
-        icl=config["evaluation"].get("icl", {}),
+        generation=config["evaluation"]["generation"],
+        icl=config["evaluation"]["icl"],
         cache_dir=f"{RESULTS}/cache/generate",
     script:
         "../scripts/generate.py"

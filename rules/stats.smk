@@ -12,7 +12,7 @@ rule compare:
         "../envs/eval.yaml"
     params:
         runs=RUNS,
-        compare=config.get("compare", {}),
+        compare=config["compare"],
         seed=config["seed"],
     script:
         "../scripts/compare.py"

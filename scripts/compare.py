@@ -11,10 +11,10 @@ def main(smk):
     comparisons = compare_eval_set(
         smk.wildcards.eval_set,
         files,
-        cfg.get("metrics", ["mcq_strict", "rougeL_ko"]),
-        resamples=cfg.get("resamples", 10000),
+        cfg["metrics"],
+        resamples=cfg["resamples"],
         seed=smk.params.seed,
-        ci_method=cfg.get("ci_method", "percentile"),
+        ci_method=cfg["ci_method"],
     )
     write_json(smk.output.comparisons, comparisons)
 

@@ -21,14 +21,14 @@ def main(smk):
         out_path=smk.output.generations,
         cache_dir=smk.params.cache_dir,
         adapter_dir=smk.input.get("adapter"),
-        merge_adapter=gen.get("merge_adapter", False),
-        batch_size=gen.get("batch_size", 16),
-        device=gen.get("device", "auto"),
-        backend=gen.get("backend", "hf"),
+        merge_adapter=gen["merge_adapter"],
+        batch_size=gen["batch_size"],
+        device=gen["device"],
+        backend=gen["backend"],
         max_new_tokens=gen.get("max_new_tokens"),
         shots_pool=read_items(smk.input.shots) if is_icl else None,
-        k=icl.get("k", 3) if is_icl else 0,
-        shots_seed=icl.get("seed", 0),
+        k=icl["k"] if is_icl else 0,
+        shots_seed=icl["seed"],
     )
     logging.getLogger("kmedqa").info("generation stats: %s", json.dumps(stats))
 

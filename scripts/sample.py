@@ -16,7 +16,7 @@ def main(smk):
     items = read_items(smk.input.test)
     write_jsonl(
         smk.output.sample,
-        sample_items(items, n=spec["n"], per=spec.get("per", "none"), seed=spec.get("seed", 42)),
+        sample_items(items, n=spec["n"], per=spec["per"], seed=spec["seed"]),
     )
 
 

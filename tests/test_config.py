@@ -158,3 +158,43 @@ def test_scripts_read_named_inputs_and_outputs(repo_root):
         text = path.read_text(encoding="utf-8")
         bad = re.findall(r"smk\.(?:input|output|log)(?:\[|\)|,| for)", text)
         assert not bad, f"{path.name}: {bad}"
+
+
+def test_validation_fills_in_the_schema_defaults(demo_config, repo_root):
+    from kmedqa.workflow import validate_config
+
+    cfg = copy.deepcopy(demo_config)
+    del cfg["compare"]
+    del cfg["evaluation"]["icl"]
+    cfg["evaluation"]["generation"] = {"device": "cpu"}
+    ds = next(iter(cfg["datasets"].values()))
+    ds["split"] = {"mode": "stratified"}
+    ds["sample"] = {"n": 5}
+    validate_config(cfg, str(repo_root / "schemas" / "config.schema.yaml"))
+    assert cfg["compare"] == {
+        "metrics": ["mcq_strict", "rougeL_ko"],
+        "resamples": 10000,
+        "ci_method": "percentile",
+    }
+    assert cfg["evaluation"]["icl"] == {"k": 3, "seed": 0}
+    gen = cfg["evaluation"]["generation"]
+    assert gen == {"device": "cpu", "batch_size": 16, "merge_adapter": False, "backend": "hf"}
+    assert ds["split"] == {
+        "mode": "stratified",
+        "ratios": [0.8, 0.1, 0.1],
+        "strata": ["domain", "q_type"],
+    }
+    assert ds["sample"] == {"n": 5, "per": "none", "seed": 42}
+    # what the config says is kept, and the demo config itself validates unchanged where set
+    full = copy.deepcopy(demo_config)
+    validate_config(full, str(repo_root / "schemas" / "config.schema.yaml"))
+    assert full["compare"] == demo_config["compare"]
+    assert full["evaluation"]["icl"] == demo_config["evaluation"]["icl"]
+
+
+def test_scripts_take_no_defaults_of_their_own(repo_root):
+    """Defaults are declared in schemas/config.schema.yaml, not as .get(key, default) in scripts."""
+    for path in sorted((repo_root / "scripts").glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        bad = re.findall(r"(?<!input)\.get\(\s*\"[A-Za-z_]+\"\s*,[^)]*\)", text)
+        assert not bad, f"{path.name}: {bad}"
