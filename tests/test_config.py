@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import yaml
+from helpers.workflow import run_snakemake
 
 from kmedqa.errors import ConfigError
 from kmedqa.workflow import check_config
@@ -20,28 +21,7 @@ def demo_config(repo_root):
 
 
 def dry_run(repo_root, tmp_path, config):
-    cfg = tmp_path / "config.yaml"
-    cfg.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-n",
-            "--quiet",
-            "--cores",
-            "1",
-            "--snakefile",
-            str(repo_root / "Snakefile"),
-            "--directory",
-            str(tmp_path),
-            "--configfile",
-            str(cfg),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_snakemake(repo_root, tmp_path, config, "-n", "--quiet", "--cores", "1", timeout=300)
 
 
 def test_demo_config_dry_runs(repo_root, tmp_path, demo_config):

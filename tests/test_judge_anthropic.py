@@ -7,8 +7,8 @@ import logging
 import random
 
 import pytest
-from fake_anthropic import VALID, FakeAnthropic
-from judge_fixtures import make_generations, make_items
+from helpers.fake_anthropic import VALID, FakeAnthropic
+from helpers.judge_fixtures import make_generations, make_items
 
 from kmedqa.cli import main as kmedqa_main
 from kmedqa.errors import KmedqaError

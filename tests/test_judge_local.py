@@ -7,7 +7,7 @@ the raw text: that is the behaviour under test (no score is ever imputed).
 from __future__ import annotations
 
 import pytest
-from judge_fixtures import make_generations, make_items
+from helpers.judge_fixtures import make_generations, make_items
 
 from kmedqa.io import read_json, read_jsonl
 from kmedqa.judge.backends.local import LocalBackend

@@ -8,6 +8,7 @@ or read: prompts, MCQ scoring, the judge, KorMedMCQA's option columns.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -109,13 +110,18 @@ def validate_item(item: dict[str, Any], file: str | Path | None = None) -> None:
         raise InputError("must be an object", file=file, item=iid, field="meta")
 
 
+def validate_items(items: Iterable[dict[str, Any]], file: str | Path | None = None) -> None:
+    """Validate every item; a duplicate id is an error too."""
+    seen: set[str] = set()
+    for item in items:
+        validate_item(item, file=file)
+        if item["id"] in seen:
+            raise InputError("duplicate id", file=file, item=item["id"], field="id")
+        seen.add(item["id"])
+
+
 def read_items(path: str | Path) -> list[dict[str, Any]]:
     """Read and validate a normalized items file; duplicate ids are an error."""
     items = read_jsonl(path)
-    seen: set[str] = set()
-    for item in items:
-        validate_item(item, file=path)
-        if item["id"] in seen:
-            raise InputError("duplicate id", file=path, item=item["id"], field="id")
-        seen.add(item["id"])
+    validate_items(items, file=path)
     return items

@@ -53,6 +53,8 @@ from kmedqa.judge.rubric import Rubric, load_rubric
 
 log = logging.getLogger("kmedqa.judge")
 
+SCORE_FIELDS = ("accuracy", "completeness", "relevance")  # the score columns of a row
+
 
 def select_sample(
     items: list[dict[str, Any]], eligible_ids: set[str] | None, sample: Any
@@ -325,35 +327,18 @@ def judge_run(
             key = keys[(run, it["id"])]
             e = entries.get(key) or transient.get(key)
             if e is None:  # the backend returned without answering: say so, do not guess
-                rows.append(
-                    _row(
-                        it["id"],
-                        run,
-                        backend.name,
-                        backend.model,
-                        rubric,
-                        status="invalid",
-                        error="no reply",
-                    )
-                )
-                continue
-            scores = e.get("scores") or {}
-            rows.append(
-                _row(
-                    it["id"],
-                    run,
-                    backend.name,
-                    backend.model,
-                    rubric,
-                    status=e["status"],
-                    accuracy=scores.get("accuracy") if e["status"] == "ok" else None,
-                    completeness=scores.get("completeness") if e["status"] == "ok" else None,
-                    relevance=scores.get("relevance") if e["status"] == "ok" else None,
-                    rationale=e.get("rationale"),
-                    raw=e.get("raw") if e["status"] != "ok" else None,
-                    error=e.get("error"),
-                )
-            )
+                fields: dict[str, Any] = {"status": "invalid", "error": "no reply"}
+            else:
+                ok = e["status"] == "ok"
+                scores = e.get("scores") or {}
+                fields = {
+                    "status": e["status"],
+                    **{k: scores.get(k) if ok else None for k in SCORE_FIELDS},
+                    "rationale": e.get("rationale"),
+                    "raw": None if ok else e.get("raw"),
+                    "error": e.get("error"),
+                }
+            rows.append(_row(it["id"], run, backend.name, backend.model, rubric, **fields))
     write_jsonl(out_path, rows)
     st = backend.stats
     summary.update(

@@ -1,0 +1,179 @@
+"""Tiny, randomly initialized models and tokenizers built offline, for tests and benchmarks.
+
+:func:`build_tiny_model` makes a Gemma-3-style causal LM that exercises every code path of
+the real models (``from_pretrained`` on a local directory, chat template, LoRA, generation)
+in seconds; :func:`tiny_model_json` adds the ``model.json`` that ``materialize`` would write;
+:func:`build_tiny_bert` makes an encoder for BERTScore or a BLEURT-shaped regressor. Their
+outputs mean nothing: they test plumbing, not medicine. Heavy imports happen inside.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+SPECIAL = ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"]
+
+TINY_SHAPE: dict[str, Any] = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "head_dim": 16,
+    "max_position_embeddings": 4096,
+    "sliding_window": 128,
+}
+
+CORPUS = [
+    "다음 중 류마티스 관절염 치료에 쓰이는 TNF-α 억제제는? 1) 메토트렉세이트 2) 아달리무맙",
+    "정답은 2) 아달리무맙 입니다. 소아 발열 환자의 해열제는 아세트아미노펜이다.",
+    "당신은 필수의료 분야의 의학 지식을 갖춘 의료 AI 어시스턴트입니다. 질문에 답하세요.",
+    "A. B. C. D. E. 정답： 산부인과 소아청소년과 응급의학과 내과 객관식 단답형 서술형",
+    "user model system assistant 0123456789 () .,:;?!-",
+]
+
+
+def build_tiny_model(outdir: str | Path, seed: int = 0, **shape: Any) -> Path:
+    """A byte-level BPE tokenizer trained on :data:`CORPUS` with Gemma's chat template, and a
+    random Gemma 3 text model saved beside it. ``shape`` overrides the model config (the
+    benchmarks pass Gemma 3 270M's layer shapes); the default is a 2-layer, 32-wide model."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig, PreTrainedTokenizerFast
+
+    from kmedqa.models import chat_template_text
+
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    tk = Tokenizer(models.BPE(unk_token="<unk>"))
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=SPECIAL,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tk.train_from_iterator(CORPUS * 3, trainer=trainer)
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=tk,
+        bos_token="<bos>",
+        eos_token="<eos>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        additional_special_tokens=["<start_of_turn>", "<end_of_turn>"],
+    )
+    tok.chat_template = chat_template_text("gemma")
+    tok.save_pretrained(outdir)
+    torch.manual_seed(seed)
+    cfg = Gemma3TextConfig(
+        **{**TINY_SHAPE, **shape},
+        vocab_size=len(tok),
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=[tok.eos_token_id, tok.convert_tokens_to_ids("<end_of_turn>")],
+    )
+    model = Gemma3ForCausalLM(cfg)
+    model.generation_config.eos_token_id = cfg.eos_token_id
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.save_pretrained(outdir)
+    return outdir
+
+
+BERT_CORPUS = [
+    "the patient reports chest pain and shortness of breath since yesterday",
+    "she denies fever cough or weight loss and takes metformin daily",
+    "family history of diabetes; father had a myocardial infarction at fifty",
+    "환자는 흉통을 호소한다. 정답은 2) 아달리무맙 입니다.",
+]
+
+
+def build_tiny_bert(outdir: str | Path, *, num_labels: int | None = None, seed: int = 0) -> Path:
+    """A tiny random BERT (WordPiece tokenizer trained here): an encoder for BERTScore, or,
+    with ``num_labels=1``, a BLEURT-shaped regression model (BertForSequenceClassification)."""
+    import torch
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
+    from transformers import BertConfig, BertForSequenceClassification, BertModel, BertTokenizerFast
+
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tk = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tk.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tk.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=400, special_tokens=specials, show_progress=False
+    )
+    tk.train_from_iterator(BERT_CORPUS * 3, trainer=trainer)
+    cls, sep = tk.token_to_id("[CLS]"), tk.token_to_id("[SEP]")
+    tk.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
+    )
+    tk.decoder = decoders.WordPiece()
+    tok = BertTokenizerFast(
+        tokenizer_object=tk,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=128,
+    )
+    tok.save_pretrained(outdir)
+    torch.manual_seed(seed)
+    cfg = BertConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        num_labels=num_labels or 2,
+    )
+    model = BertForSequenceClassification(cfg) if num_labels else BertModel(cfg)
+    model.save_pretrained(outdir)
+    return outdir
+
+
+def tiny_model_json(root: str | Path, name: str = "tiny", **config_changes) -> Path:
+    """Build the tiny model under ``root/hf`` (``config_changes`` edit its config.json) and
+    write the ``model.json`` that the workflow's ``materialize`` would: returns its path."""
+    import json
+
+    root = Path(root)
+    model_dir = build_tiny_model(root / "hf")
+    if config_changes:
+        cfg = json.loads((model_dir / "config.json").read_text())
+        cfg.update(config_changes)
+        (model_dir / "config.json").write_text(json.dumps(cfg))
+    return write_model_json(model_dir, root / "model.json", name=name)
+
+
+def write_model_json(
+    model_dir: str | Path, path: str | Path, name: str = "tiny", dtype: str = "float32"
+) -> Path:
+    """The ``model.json`` the workflow's ``materialize`` writes for a local Gemma-style model."""
+    import json
+
+    info = {
+        "name": name,
+        "source": "local",
+        "path": str(model_dir),
+        "chat_template": "gemma",
+        "dtype": dtype,
+        "spec": {},
+    }
+    path = Path(path)
+    path.write_text(json.dumps(info))
+    return path
