@@ -7,7 +7,7 @@ datasets installed::
 
 It builds a randomly initialized model with the *real* Gemma 3 270M layer shapes (hidden
 640, intermediate 2048, 18 layers, 4 query heads / 1 KV head of 256, sliding + full
-attention) but the tiny offline tokenizer of ``tests/tiny.py`` (a few hundred tokens, so
+attention) but the tiny offline tokenizer of ``kmedqa.testing`` (a few hundred tokens, so
 no hub access is needed), then
 
 1. trains it with :func:`kmedqa.training.train` exactly as ``experiments/essential_medical.yaml``
@@ -38,54 +38,35 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "tests"))
 
 FORMATS = {"aihub71875": "aihub", "kormedmcqa": "kormedmcqa"}
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
+GEMMA3_270M_SHAPE = {
+    "hidden_size": 640,
+    "intermediate_size": 2048,
+    "num_hidden_layers": 18,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 1,
+    "head_dim": 256,
+    "query_pre_attn_scalar": 256,
+    "sliding_window": 512,
+    "layer_types": [
+        "full_attention" if (i + 1) % 6 == 0 else "sliding_attention" for i in range(18)
+    ],
+    "max_position_embeddings": 32768,
+}
+
+
 def build_model(outdir: Path, dtype: str) -> Path:
     """Tiny tokenizer + random weights in Gemma 3 270M's shapes; writes ``model.json``."""
-    import torch
-    from tiny import build_tiny_model
-    from transformers import AutoTokenizer, Gemma3ForCausalLM, Gemma3TextConfig
+    from kmedqa.testing import build_tiny_model, write_model_json
 
-    hf = build_tiny_model(outdir / "hf")  # tokenizer (and a tiny model we overwrite)
-    tok = AutoTokenizer.from_pretrained(hf)
-    torch.manual_seed(0)
-    cfg = Gemma3TextConfig(
-        vocab_size=len(tok),
-        hidden_size=640,
-        intermediate_size=2048,
-        num_hidden_layers=18,
-        num_attention_heads=4,
-        num_key_value_heads=1,
-        head_dim=256,
-        query_pre_attn_scalar=256,
-        sliding_window=512,
-        layer_types=[
-            "full_attention" if (i + 1) % 6 == 0 else "sliding_attention" for i in range(18)
-        ],
-        max_position_embeddings=32768,
-        pad_token_id=tok.pad_token_id,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=[tok.eos_token_id, tok.convert_tokens_to_ids("<end_of_turn>")],
+    hf = build_tiny_model(outdir / "hf", **GEMMA3_270M_SHAPE)
+    return write_model_json(
+        hf, outdir / f"model-{dtype}.json", name="gemma3-270m-shape", dtype=dtype
     )
-    model = Gemma3ForCausalLM(cfg)
-    model.generation_config.eos_token_id = cfg.eos_token_id
-    model.generation_config.pad_token_id = tok.pad_token_id
-    model.save_pretrained(hf)
-    info = {
-        "name": "gemma3-270m-shape",
-        "source": "local",
-        "path": str(hf),
-        "chat_template": "gemma",
-        "dtype": dtype,
-        "spec": {},
-    }
-    mj = outdir / f"model-{dtype}.json"
-    mj.write_text(json.dumps(info))
-    return mj
 
 
 def quant_report(model) -> dict:

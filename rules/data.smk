@@ -19,7 +19,7 @@ rule demo_data:
 
 rule prepare:
     input:
-        raw_input,
+        raw=raw_input,
     output:
         qa=f"{RESULTS}/data/{{dataset}}/items.jsonl",
         report=f"{RESULTS}/data/{{dataset}}/prepare.json",
@@ -38,7 +38,7 @@ rule prepare:
 
 rule split:
     input:
-        f"{RESULTS}/data/{{dataset}}/items.jsonl",
+        qa=f"{RESULTS}/data/{{dataset}}/items.jsonl",
     output:
         train=f"{RESULTS}/data/{{dataset}}/train.jsonl",
         val=f"{RESULTS}/data/{{dataset}}/val.jsonl",
@@ -58,9 +58,9 @@ rule split:
 
 rule sample:
     input:
-        f"{RESULTS}/data/{{dataset}}/test.jsonl",
+        test=f"{RESULTS}/data/{{dataset}}/test.jsonl",
     output:
-        f"{RESULTS}/data/{{dataset}}/sample.jsonl",
+        sample=f"{RESULTS}/data/{{dataset}}/sample.jsonl",
     log:
         f"{RESULTS}/logs/sample/{{dataset}}.log",
     conda:

@@ -5,7 +5,7 @@ rule generate:
     input:
         unpack(generate_inputs),
     output:
-        main=f"{RESULTS}/generations/{{model}}/{{variant}}/{{eval_set}}.jsonl",
+        generations=f"{RESULTS}/generations/{{model}}/{{variant}}/{{eval_set}}.jsonl",
         summary=f"{RESULTS}/generations/{{model}}/{{variant}}/{{eval_set}}.summary.json",
     log:
         f"{RESULTS}/logs/generate/{{model}}/{{variant}}/{{eval_set}}.log",
@@ -20,8 +20,8 @@ rule generate:
     params:
         run=lambda wc: run_name(wc.model, wc.variant),
         formats=FORMATS,
-        generation=config["evaluation"].get("generation", {}),
-        icl=config["evaluation"].get("icl", {}),
+        generation=config["evaluation"]["generation"],
+        icl=config["evaluation"]["icl"],
         eval_format=eval_format,
         base_quantization=base_quantization,
         cache_dir=f"{RESULTS}/cache/generate",

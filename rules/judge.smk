@@ -26,7 +26,7 @@ rule paper_judge:
         rows=expand(f"{RESULTS}/judge/{{e}}.jsonl", e=JUDGE_EVAL_SETS),
         summaries=expand(f"{RESULTS}/judge/{{e}}.summary.json", e=JUDGE_EVAL_SETS),
     output:
-        tex_md("judge"),
+        judge=tex_md("judge"),
     log:
         f"{RESULTS}/logs/paper/judge.log",
     conda:

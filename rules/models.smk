@@ -3,7 +3,7 @@
 
 rule materialize:
     output:
-        f"{RESULTS}/models/{{model}}/model.json",
+        model=f"{RESULTS}/models/{{model}}/model.json",
     log:
         f"{RESULTS}/logs/materialize/{{model}}.log",
     benchmark:

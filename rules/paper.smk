@@ -3,7 +3,7 @@
 
 rule environment:
     output:
-        f"{RESULTS}/env.json",
+        env=f"{RESULTS}/env.json",
     log:
         f"{RESULTS}/logs/environment.log",
     conda:
@@ -19,8 +19,8 @@ rule paper_data:
         qa=expand(f"{RESULTS}/data/{{d}}/items.jsonl", d=PAPER_DATASETS),
         manifests=expand(f"{RESULTS}/data/{{d}}/manifest.json", d=PAPER_DATASETS),
     output:
-        both(f"{FIG}/data_distribution"),
-        tex_md("data"),
+        data_distribution=both(f"{FIG}/data_distribution"),
+        data=tex_md("data"),
     log:
         f"{RESULTS}/logs/paper/data.log",
     conda:
@@ -38,10 +38,10 @@ rule paper_training:
         env=f"{RESULTS}/env.json",
         generations=[generation_summary(m, v, e) for m, v in RUNS for e in EVAL_SETS],
     output:
-        both(f"{FIG}/loss_curves"),
-        tex_md("lora"),
-        tex_md("training"),
-        tex_md("environment"),
+        loss_curves=both(f"{FIG}/loss_curves"),
+        lora=tex_md("lora"),
+        training=tex_md("training"),
+        environment=tex_md("environment"),
     log:
         f"{RESULTS}/logs/paper/training.log",
     conda:
@@ -59,13 +59,13 @@ rule paper_results:
         qa=[eval_items_file(e) for e in EVAL_SETS],
         semantic=all_semantic_meta(),
     output:
-        both(f"{FIG}/results_overall"),
-        both(f"{FIG}/results_by_type"),
-        both(f"{FIG}/results_by_domain"),
-        tex_md("main_results"),
-        tex_md("mcq_format"),
-        tex_md("code_switching"),
-        tex_md("clinical_notes"),
+        results_overall=both(f"{FIG}/results_overall"),
+        results_by_type=both(f"{FIG}/results_by_type"),
+        results_by_domain=both(f"{FIG}/results_by_domain"),
+        main_results=tex_md("main_results"),
+        mcq_format=tex_md("mcq_format"),
+        code_switching=tex_md("code_switching"),
+        clinical_notes=tex_md("clinical_notes"),
         summary=f"{RESULTS}/scores/summary.json",
         rougeL_by_domain=both(f"{FIG}/rougeL_by_domain"),
     log:
@@ -84,11 +84,11 @@ rule paper_stats:
         power=f"{RESULTS}/stats/power.json",
         scores=all_score_files(),
     output:
-        both(f"{FIG}/forest"),
-        both(f"{FIG}/power_mde"),
-        both(f"{FIG}/domain_accuracy"),
-        tex_md("significance"),
-        tex_md("three_pp"),
+        forest=both(f"{FIG}/forest"),
+        power_mde=both(f"{FIG}/power_mde"),
+        domain_accuracy=both(f"{FIG}/domain_accuracy"),
+        significance=tex_md("significance"),
+        three_pp=tex_md("three_pp"),
         domains=f"{RESULTS}/stats/domain_accuracy.json",
     log:
         f"{RESULTS}/logs/paper/stats.log",
@@ -109,7 +109,7 @@ rule paper_numbers:
         power=f"{RESULTS}/stats/power.json",
         trainings=[f"{RESULTS}/train/{m}/{t}/summary.json" for m, t in TRAININGS],
     output:
-        f"{PAPER}/numbers.tex",
+        numbers=f"{PAPER}/numbers.tex",
     log:
         f"{RESULTS}/logs/paper/numbers.log",
     conda:
@@ -138,7 +138,7 @@ rule paper_pdf:
         fidelity=tex_md("published_vs_reproduced") + tex_md("fidelity"),
         training=tex_md("training") if TRAININGS else [],
     output:
-        f"{RESULTS}/paper/latex_status.txt",
+        status=f"{RESULTS}/paper/latex_status.txt",
     log:
         f"{RESULTS}/logs/paper/latex.log",
     conda:

@@ -3,16 +3,16 @@
 
 rule compare:
     input:
-        eval_set_scores,
+        scores=eval_set_scores,
     output:
-        f"{RESULTS}/stats/compare/{{eval_set}}.json",
+        comparisons=f"{RESULTS}/stats/compare/{{eval_set}}.json",
     log:
         f"{RESULTS}/logs/compare/{{eval_set}}.log",
     conda:
         "../envs/eval.yaml"
     params:
         runs=RUNS,
-        compare=config.get("compare", {}),
+        compare=config["compare"],
         seed=config["seed"],
     script:
         "../scripts/compare.py"
@@ -20,9 +20,11 @@ rule compare:
 
 rule power:
     input:
-        expand(f"{RESULTS}/stats/compare/{{eval_set}}.json", eval_set=EVAL_SETS),
+        comparisons=expand(
+            f"{RESULTS}/stats/compare/{{eval_set}}.json", eval_set=EVAL_SETS
+        ),
     output:
-        f"{RESULTS}/stats/power.json",
+        power=f"{RESULTS}/stats/power.json",
     log:
         f"{RESULTS}/logs/power.log",
     conda:

@@ -6,7 +6,7 @@ from kmedqa.workflow import run_script
 
 
 def main(smk):
-    write_json(smk.output[0], environment(smk.params.repo))
+    write_json(smk.output.env, environment(smk.params.repo))
 
 
 run_script(snakemake, main)  # noqa: F821

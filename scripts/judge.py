@@ -2,7 +2,7 @@
 
 from kmedqa.io import read_json, read_jsonl
 from kmedqa.items import read_items
-from kmedqa.judge.core import judge_run
+from kmedqa.judge.run import judge_run
 from kmedqa.workflow import run_script
 
 

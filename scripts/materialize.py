@@ -7,7 +7,7 @@ from kmedqa.workflow import run_script
 
 
 def main(smk):
-    out = Path(smk.output[0])
+    out = Path(smk.output.model)
     materialize(out.parent.name, dict(smk.params.spec), out.parent)
 
 

@@ -4,14 +4,14 @@ from collections import Counter
 
 from kmedqa.io import read_json
 from kmedqa.items import read_items
-from kmedqa.paper.figures import data_distribution
+from kmedqa.paper.figures import data_distribution, figure_stem
 from kmedqa.paper.tables import Table
 from kmedqa.workflow import run_script
 
 
 def main(smk):
     datasets = {n: read_items(f) for n, f in zip(smk.params.names, smk.input.qa, strict=True)}
-    data_distribution(datasets, smk.output[0].rsplit(".", 1)[0])
+    data_distribution(datasets, figure_stem(smk.output.data_distribution))
     t = Table(
         "data",
         "Datasets: items by department and question type, and split sizes",
@@ -31,7 +31,7 @@ def main(smk):
             + ", ".join(f"{k} {v:,}" for k, v in totals.items())
             + " (seeded, stratified split; see the manifest for hashes)."
         )
-    t.write(smk.output[2], smk.output[3])
+    t.write(*smk.output.data)
 
 
 run_script(snakemake, main)  # noqa: F821

@@ -24,8 +24,9 @@ def main(smk):
             tex.append(t["latex"])
     if not smk.params.pairs:
         md.append("No base/fine-tuned pair in this config: Table 5 has nothing to compare.\n")
-    atomic_write_text(smk.output[0], "\n".join(tex) or "% no base/fine-tuned pair to judge\n")
-    atomic_write_text(smk.output[1], "\n".join(md))
+    tex_path, md_path = smk.output.judge
+    atomic_write_text(tex_path, "\n".join(tex) or "% no base/fine-tuned pair to judge\n")
+    atomic_write_text(md_path, "\n".join(md))
 
 
 run_script(snakemake, main)  # noqa: F821

@@ -20,7 +20,7 @@ def main(smk):
         },
         kormedmcqa_eval_sets=smk.params.kormedmcqa_eval_sets,
     )
-    write_numbers(smk.output[0], numbers)
+    write_numbers(smk.output.numbers, numbers)
 
 
 run_script(snakemake, main)  # noqa: F821

@@ -15,7 +15,7 @@ def main(smk):
     latexmk = shutil.which("latexmk")
     if latexmk is None:
         atomic_write_text(
-            smk.output[0],
+            smk.output.status,
             "skipped: latexmk (TeX) is not installed; paper/main.tex was not compiled\n",
         )
         print("latexmk not found: skipped building the PDF")
@@ -30,7 +30,7 @@ def main(smk):
     print(proc.stderr[-5000:])
     if proc.returncode != 0:
         raise SystemExit(f"latexmk failed on {tex} (exit {proc.returncode}); see the log")
-    atomic_write_text(smk.output[0], f"built: {tex.with_suffix('.pdf')}\n")
+    atomic_write_text(smk.output.status, f"built: {tex.with_suffix('.pdf')}\n")
 
 
 run_script(snakemake, main)  # noqa: F821

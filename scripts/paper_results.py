@@ -4,7 +4,7 @@ from rouge_score import tokenize
 
 from kmedqa.io import read_json, read_jsonl, write_json
 from kmedqa.items import read_items
-from kmedqa.paper.figures import grouped_bars
+from kmedqa.paper.figures import figure_stem, grouped_bars
 from kmedqa.paper.tables import (
     clinical_notes_table,
     code_switching_table,
@@ -34,13 +34,18 @@ def rouge_note(items):
 def main(smk):
     summaries = [row for f in smk.input.summaries for row in read_json(f)]
     write_json(smk.output.summary, summaries)
-    fig = [o.rsplit(".", 1)[0] for o in smk.output[:6:2]]
     metrics = ["mcq_strict", "mcq_lenient", "format_ok", "rougeL_paper", "rougeL_ko"]
-    grouped_bars(summaries, metrics, fig[0], group="overall", title="Runs by metric")
+    grouped_bars(
+        summaries,
+        metrics,
+        figure_stem(smk.output.results_overall),
+        group="overall",
+        title="Runs by metric",
+    )
     grouped_bars(
         summaries,
         ["mcq_strict", "rougeL_ko", "rougeL_paper"],
-        fig[1],
+        figure_stem(smk.output.results_by_type),
         group="q_type",
         label_col="q_type",
         title="By question type",
@@ -48,7 +53,7 @@ def main(smk):
     grouped_bars(
         summaries,
         ["mcq_strict", "rougeL_ko"],
-        fig[2],
+        figure_stem(smk.output.results_by_domain),
         group="domain",
         label_col="domain",
         title="By department",
@@ -64,19 +69,19 @@ def main(smk):
         title="ROUGE-L by department: rouge-score default tokenizer (paper) and Korean morphemes (ko)",
     )
     items = [it for f in sorted(set(smk.input.qa)) for it in read_items(f)]
-    main_results_table(summaries, rouge_note(items)).write(smk.output[6], smk.output[7])
-    mcq_table(summaries).write(smk.output[8], smk.output[9])
+    main_results_table(summaries, rouge_note(items)).write(*smk.output.main_results)
+    mcq_table(summaries).write(*smk.output.mcq_format)
     scores = {}
     for (run, es), f in zip(smk.params.runs, smk.input.scores, strict=True):
         scores[(es, run)] = read_jsonl(f)
-    code_switching_table(scores).write(smk.output[10], smk.output[11])
+    code_switching_table(scores).write(*smk.output.code_switching)
     scorers = {}
     for f in smk.input.semantic:  # how BERTScore/BLEURT were run (the same for every run)
         meta = read_json(f)
         for name in ("bertscore", "bleurt"):
             if meta.get(name) and (meta[name].get("hash") or name == "bleurt"):
                 scorers.setdefault(name, meta[name])
-    clinical_notes_table(summaries, scorers).write(smk.output[12], smk.output[13])
+    clinical_notes_table(summaries, scorers).write(*smk.output.clinical_notes)
 
 
 run_script(snakemake, main)  # noqa: F821

@@ -1,8 +1,7 @@
 """Forest plot, power figure, per-department accuracy, significance and 3.0%p tables."""
 
 from kmedqa.io import read_json, read_jsonl, write_json
-from kmedqa.paper.figures import domain_accuracy as domain_figure
-from kmedqa.paper.figures import forest, power_curves
+from kmedqa.paper.figures import domain_accuracy_figure, figure_stem, forest, power_curves
 from kmedqa.paper.tables import significance_table, three_pp_table
 from kmedqa.stats.compare import domain_accuracy
 from kmedqa.workflow import run_script
@@ -11,18 +10,17 @@ from kmedqa.workflow import run_script
 def main(smk):
     comparisons = [c for f in smk.input.compare for c in read_json(f)]
     power = read_json(smk.input.power)
-    stem = [o.rsplit(".", 1)[0] for o in smk.output[:6:2]]
-    forest(comparisons, stem[0])
-    power_curves(power, stem[1])
+    forest(comparisons, figure_stem(smk.output.forest))
+    power_curves(power, figure_stem(smk.output.power_mde))
     scores = {
         (run, es): read_jsonl(f)
         for (run, es), f in zip(smk.params.runs, smk.input.scores, strict=True)
     }
     dom = domain_accuracy(scores, seed=smk.params.seed)
     write_json(smk.output.domains, dom)
-    domain_figure(dom, stem[2])
-    significance_table(comparisons).write(smk.output[6], smk.output[7])
-    three_pp_table(power["published_3pp"]).write(smk.output[8], smk.output[9])
+    domain_accuracy_figure(dom, figure_stem(smk.output.domain_accuracy))
+    significance_table(comparisons).write(*smk.output.significance)
+    three_pp_table(power["published_3pp"]).write(*smk.output.three_pp)
 
 
 run_script(snakemake, main)  # noqa: F821

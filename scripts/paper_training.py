@@ -3,7 +3,7 @@
 import csv
 
 from kmedqa.io import read_json
-from kmedqa.paper.figures import loss_curves
+from kmedqa.paper.figures import figure_stem, loss_curves
 from kmedqa.paper.tables import environment_table, lora_table, training_table
 from kmedqa.workflow import run_script
 
@@ -20,13 +20,13 @@ def main(smk):
     names = smk.params.names
     loss_curves(
         {n: read_loss(f) for n, f in zip(names, smk.input.loss, strict=True)},
-        smk.output[0].rsplit(".", 1)[0],
+        figure_stem(smk.output.loss_curves),
     )
     summaries = {n: read_json(f) for n, f in zip(names, smk.input.summaries, strict=True)}
-    lora_table(summaries).write(smk.output[2], smk.output[3])
-    training_table(summaries).write(smk.output[4], smk.output[5])
+    lora_table(summaries).write(*smk.output.lora)
+    training_table(summaries).write(*smk.output.training)
     generations = [read_json(f) for f in smk.input.generations]
-    environment_table(read_json(smk.input.env), generations).write(smk.output[6], smk.output[7])
+    environment_table(read_json(smk.input.env), generations).write(*smk.output.environment)
 
 
 run_script(snakemake, main)  # noqa: F821

@@ -6,8 +6,8 @@ from kmedqa.workflow import run_script
 
 
 def main(smk):
-    comparisons = [c for f in smk.input for c in read_json(f)]
-    write_json(smk.output[0], power_report(comparisons))
+    comparisons = [c for f in smk.input.comparisons for c in read_json(f)]
+    write_json(smk.output.power, power_report(comparisons))
 
 
 run_script(snakemake, main)  # noqa: F821

@@ -2,11 +2,13 @@
 
 from kmedqa.data.sources import load_dataset_spec
 from kmedqa.io import write_json, write_jsonl
-from kmedqa.workflow import run_script
+from kmedqa.workflow import input_files, run_script
 
 
 def main(smk):
-    items, report = load_dataset_spec(smk.params.name, smk.params.spec, inputs=list(smk.input))
+    items, report = load_dataset_spec(
+        smk.params.name, smk.params.spec, inputs=input_files(smk.input.raw)
+    )
     write_jsonl(smk.output.qa, items)
     write_json(smk.output.report, report)
 

@@ -13,10 +13,10 @@ def main(smk):
         raise ConfigError(
             f"an eval set uses split 'sample' but datasets.{smk.wildcards.dataset}.sample is not set"
         )
-    items = read_items(smk.input[0])
+    items = read_items(smk.input.test)
     write_jsonl(
-        smk.output[0],
-        sample_items(items, n=spec["n"], per=spec.get("per", "none"), seed=spec.get("seed", 42)),
+        smk.output.sample,
+        sample_items(items, n=spec["n"], per=spec["per"], seed=spec["seed"]),
     )
 
 

@@ -9,13 +9,13 @@ from kmedqa.workflow import run_script
 
 def main(smk):
     spec = smk.params.split
-    items = read_items(smk.input[0])
+    items = read_items(smk.input.qa)
     write_split(
         items,
         Path(smk.output.manifest).parent,
-        ratios=tuple(spec.get("ratios", (0.8, 0.1, 0.1))),
+        ratios=tuple(spec["ratios"]),
         seed=smk.params.seed,
-        strata=tuple(spec.get("strata", ("domain", "q_type"))),
+        strata=tuple(spec["strata"]),
         mode=spec["mode"],
         key=spec.get("key"),
         exclude=spec.get("exclude", ()),

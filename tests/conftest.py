@@ -24,20 +24,20 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
-    from tiny import build_tiny_model
+    from kmedqa.testing import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
 
 
 @pytest.fixture(scope="session")
 def tiny_bert_dir(tmp_path_factory) -> Path:
-    from tiny import build_tiny_bert
+    from kmedqa.testing import build_tiny_bert
 
     return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
 
 
 @pytest.fixture(scope="session")
 def tiny_bleurt_dir(tmp_path_factory) -> Path:
-    from tiny import build_tiny_bert
+    from kmedqa.testing import build_tiny_bert
 
     return build_tiny_bert(tmp_path_factory.mktemp("tiny-bleurt"), num_labels=1, seed=1)

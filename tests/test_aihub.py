@@ -7,7 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from tiny import run_cli
+from helpers.cli import run_cli
 
 from kmedqa.data.aihub import load_aihub, parse_answer_index, parse_options
 from kmedqa.errors import InputError

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,10 +10,9 @@ import pytest
 from kmedqa.cli import main
 from kmedqa.errors import ConfigError
 from kmedqa.generation.bench import demo_items, parse_format_map
+from kmedqa.io import write_jsonl
 from kmedqa.items import validate_item
-
-sys.path.insert(0, str(Path(__file__).parent))
-from tiny import tiny_model_json  # noqa: E402
+from kmedqa.testing import tiny_model_json
 
 
 @pytest.fixture(scope="module")
@@ -25,9 +23,7 @@ def tiny_json(tmp_path_factory) -> Path:
 def test_bench_generate_writes_report(tiny_json, tmp_path, capsys):
     items = demo_items(8)
     items_file = tmp_path / "items.jsonl"
-    items_file.write_text(
-        "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8"
-    )
+    write_jsonl(items_file, items)
     out = tmp_path / "bench.json"
     rc = main(
         ["bench-generate", "--model-json", str(tiny_json), "--items", str(items_file), "--n", "6",

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import yaml
+from helpers.workflow import run_snakemake
 
 from kmedqa.errors import ConfigError
 from kmedqa.workflow import check_config
@@ -20,28 +21,7 @@ def demo_config(repo_root):
 
 
 def dry_run(repo_root, tmp_path, config):
-    cfg = tmp_path / "config.yaml"
-    cfg.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-n",
-            "--quiet",
-            "--cores",
-            "1",
-            "--snakefile",
-            str(repo_root / "Snakefile"),
-            "--directory",
-            str(tmp_path),
-            "--configfile",
-            str(cfg),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_snakemake(repo_root, tmp_path, config, "-n", "--quiet", "--cores", "1", timeout=300)
 
 
 def test_demo_config_dry_runs(repo_root, tmp_path, demo_config):
@@ -130,3 +110,71 @@ def test_slurm_profile_dry_runs_a_study(repo_root, tmp_path):
         "semantic_score": "6",
         "score": "6",
     }, out[-3000:]
+
+
+def test_input_files_is_always_a_list():
+    from kmedqa.workflow import input_files
+
+    assert input_files("a.jsonl") == ["a.jsonl"]
+    assert input_files(["a", "b"]) == ["a", "b"]
+    assert input_files([]) == []
+
+
+def test_figure_stem_of_a_named_figure_output():
+    from kmedqa.paper.figures import figure_stem
+
+    assert figure_stem(["paper/figures/forest.pdf", "paper/figures/forest.png"]) == (
+        "paper/figures/forest"
+    )
+    with pytest.raises(ValueError):
+        figure_stem(["a.pdf", "b.png"])
+
+
+def test_scripts_read_named_inputs_and_outputs(repo_root):
+    """No script indexes snakemake.input/output by position (rules name their files)."""
+    scripts = sorted((repo_root / "scripts").glob("*.py"))
+    assert scripts
+    for path in scripts:
+        text = path.read_text(encoding="utf-8")
+        bad = re.findall(r"smk\.(?:input|output|log)(?:\[|\)|,| for)", text)
+        assert not bad, f"{path.name}: {bad}"
+
+
+def test_validation_fills_in_the_schema_defaults(demo_config, repo_root):
+    from kmedqa.workflow import validate_config
+
+    cfg = copy.deepcopy(demo_config)
+    del cfg["compare"]
+    del cfg["evaluation"]["icl"]
+    cfg["evaluation"]["generation"] = {"device": "cpu"}
+    ds = next(iter(cfg["datasets"].values()))
+    ds["split"] = {"mode": "stratified"}
+    ds["sample"] = {"n": 5}
+    validate_config(cfg, str(repo_root / "schemas" / "config.schema.yaml"))
+    assert cfg["compare"] == {
+        "metrics": ["mcq_strict", "rougeL_ko"],
+        "resamples": 10000,
+        "ci_method": "percentile",
+    }
+    assert cfg["evaluation"]["icl"] == {"k": 3, "seed": 0}
+    gen = cfg["evaluation"]["generation"]
+    assert gen == {"device": "cpu", "batch_size": 16, "merge_adapter": False, "backend": "hf"}
+    assert ds["split"] == {
+        "mode": "stratified",
+        "ratios": [0.8, 0.1, 0.1],
+        "strata": ["domain", "q_type"],
+    }
+    assert ds["sample"] == {"n": 5, "per": "none", "seed": 42}
+    # what the config says is kept, and the demo config itself validates unchanged where set
+    full = copy.deepcopy(demo_config)
+    validate_config(full, str(repo_root / "schemas" / "config.schema.yaml"))
+    assert full["compare"] == demo_config["compare"]
+    assert full["evaluation"]["icl"] == demo_config["evaluation"]["icl"]
+
+
+def test_scripts_take_no_defaults_of_their_own(repo_root):
+    """Defaults are declared in schemas/config.schema.yaml, not as .get(key, default) in scripts."""
+    for path in sorted((repo_root / "scripts").glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        bad = re.findall(r"(?<!input)\.get\(\s*\"[A-Za-z_]+\"\s*,[^)]*\)", text)
+        assert not bad, f"{path.name}: {bad}"

@@ -23,10 +23,9 @@ from kmedqa.generation import (
     render_prompts,
     shared_prefix_len,
 )
+from kmedqa.io import write_jsonl
 from kmedqa.items import make_item
-
-sys.path.insert(0, str(Path(__file__).parent))
-from tiny import tiny_model_json  # noqa: E402
+from kmedqa.testing import tiny_model_json
 
 FORMATS = {"aihub71875": "aihub", "kormedmcqa": "kormedmcqa"}
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -162,9 +161,7 @@ def _lines(path: Path) -> int:
 def test_killed_run_resumes_without_recomputing(tiny, tmp_path, monkeypatch):
     items = _items(20)
     items_file = tmp_path / "items.jsonl"
-    items_file.write_text(
-        "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8"
-    )
+    write_jsonl(items_file, items)
     cache = tmp_path / "cache"
     out = tmp_path / "killed.jsonl"
     script = CHILD.format(
@@ -448,10 +445,10 @@ def test_config_budgets_override_the_format(tiny, tmp_path):
 def test_vllm_backend_drives_vllms_api_like_the_hf_backend(
     tiny, tmp_path, monkeypatch, rank, max_rank
 ):
-    """With a stand-in for vLLM (tests/fake_vllm.py: vLLM's offline API computed by
+    """With a stand-in for vLLM (tests/helpers/fake_vllm.py: vLLM's offline API computed by
     transformers), the vllm backend sends the HF backend's prompt token ids, budgets and
     stop ids, serves the adapter through LoRARequest, and gets the same outputs."""
-    import fake_vllm
+    from helpers import fake_vllm
     from transformers import AutoTokenizer
 
     adapter = _random_adapter(tiny, tmp_path / "adapter", r=rank)

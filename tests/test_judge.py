@@ -5,23 +5,22 @@ from __future__ import annotations
 import json
 
 import pytest
-from judge_fixtures import make_generations, make_items
+from helpers.judge_fixtures import make_generations, make_items
 
 from kmedqa.errors import ConfigError, InputError
 from kmedqa.io import read_json, read_jsonl
-from kmedqa.judge.cache import JudgeCache, cache_key
-from kmedqa.judge.core import (
+from kmedqa.judge.base import (
     ROW_FIELDS,
     BackendStats,
     JudgeReply,
     JudgeRequest,
     cost_estimate,
-    judge_run,
     resolve_config,
     scrub,
-    select_sample,
 )
+from kmedqa.judge.cache import JudgeCache, reply_key
 from kmedqa.judge.rubric import find_json_object, load_rubric, parse_json_reply
+from kmedqa.judge.run import judge_run, select_sample
 from kmedqa.judge.table import table5
 
 
@@ -112,10 +111,10 @@ def test_sample_stratified_seeded_and_all():
 
 
 def test_cache_key_and_store(tmp_path):
-    k = cache_key("anthropic", "m", "rubric_ko@1", "q", "ref", "ans")
-    assert len(k) == 64 and k == cache_key("anthropic", "m", "rubric_ko@1", "q", "ref", "ans")
-    assert k != cache_key("anthropic", "m", "rubric_ko@2", "q", "ref", "ans")
-    assert k != cache_key("local", "m", "rubric_ko@1", "q", "ref", "ans")
+    k = reply_key("anthropic", "m", "rubric_ko@1", "q", "ref", "ans")
+    assert len(k) == 64 and k == reply_key("anthropic", "m", "rubric_ko@1", "q", "ref", "ans")
+    assert k != reply_key("anthropic", "m", "rubric_ko@2", "q", "ref", "ans")
+    assert k != reply_key("local", "m", "rubric_ko@1", "q", "ref", "ans")
     store = JudgeCache(tmp_path)
     assert store.get(k) is None
     store.put({"key": k, "status": "ok"})
@@ -189,6 +188,19 @@ class ScriptedBackend:
             self.stats.calls += 1
             self.seen.append(req.key)
             on_reply(self.answer(req))
+
+
+def judge_all(items, tmp_path, backend):
+    """Judge every item of the fixture's runs with ``backend`` (cache in tmp_path/c)."""
+    return judge_run(
+        items,
+        make_generations(items),
+        {"sample": "all"},
+        tmp_path / "c",
+        tmp_path / "o",
+        tmp_path / "s",
+        backend=backend,
+    )
 
 
 def test_rows_invalid_recorded_not_imputed_and_cache(tmp_path):
@@ -302,29 +314,13 @@ def test_tampered_cache_entry_is_not_trusted(tmp_path):
         key=req.key, status="ok", scores={"accuracy": 5, "completeness": 5, "relevance": 5}
     )
     b = ScriptedBackend(ok)
-    judge_run(
-        items,
-        make_generations(items),
-        {"sample": "all"},
-        tmp_path / "c",
-        tmp_path / "o",
-        tmp_path / "s",
-        backend=b,
-    )
+    judge_all(items, tmp_path, b)
     store = JudgeCache(tmp_path / "c")
     entry = store.get(b.seen[0])
     entry["scores"]["accuracy"] = 11
     store.put(entry)
     b3 = ScriptedBackend(ok)
-    s = judge_run(
-        items,
-        make_generations(items),
-        {"sample": "all"},
-        tmp_path / "c",
-        tmp_path / "o",
-        tmp_path / "s",
-        backend=b3,
-    )
+    s = judge_all(items, tmp_path, b3)
     assert b3.seen == [b.seen[0]] and s["cache_hits"] == 1
 
 
@@ -334,15 +330,7 @@ def test_mcq_question_shows_options(tmp_path):
     b.prompts = []
     orig = b.prompt
     b.prompt = lambda rubric, q, ref, ans: b.prompts.append(q) or orig(rubric, q, ref, ans)
-    judge_run(
-        items,
-        make_generations(items),
-        {"sample": "all"},
-        tmp_path / "c",
-        tmp_path / "o",
-        tmp_path / "s",
-        backend=b,
-    )
+    judge_all(items, tmp_path, b)
     assert b.prompts[0].endswith("A. 가\nB. 나\nC. 다")
 
 

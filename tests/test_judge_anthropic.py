@@ -7,16 +7,16 @@ import logging
 import random
 
 import pytest
-from fake_anthropic import VALID, FakeAnthropic
-from judge_fixtures import make_generations, make_items
+from helpers.fake_anthropic import VALID, FakeAnthropic
+from helpers.judge_fixtures import make_generations, make_items
 
 from kmedqa.cli import main as kmedqa_main
 from kmedqa.errors import KmedqaError
 from kmedqa.io import read_json, read_jsonl, write_jsonl
 from kmedqa.judge.backends.anthropic import AnthropicBackend
-from kmedqa.judge.cache import cache_key
-from kmedqa.judge.core import judge_run
+from kmedqa.judge.cache import reply_key
 from kmedqa.judge.rubric import load_rubric
+from kmedqa.judge.run import judge_run
 
 KEY = "sk-test-K3yThatMustNeverBeWritten-0123456789"
 MODEL = "claude-sonnet-4-6"
@@ -187,7 +187,7 @@ def batch_keys(items, gens, model=MODEL):
     tag = load_rubric().tag
     by_id = {it["id"]: it for it in items}
     return {
-        (run, g["id"]): cache_key(
+        (run, g["id"]): reply_key(
             "anthropic",
             model,
             tag,

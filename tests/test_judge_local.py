@@ -7,11 +7,11 @@ the raw text: that is the behaviour under test (no score is ever imputed).
 from __future__ import annotations
 
 import pytest
-from judge_fixtures import make_generations, make_items
+from helpers.judge_fixtures import make_generations, make_items
 
 from kmedqa.io import read_json, read_jsonl
 from kmedqa.judge.backends.local import LocalBackend
-from kmedqa.judge.core import judge_run
+from kmedqa.judge.run import judge_run
 
 VOCAB = ["[PAD]", "[UNK]", "[BOS]", "[EOS]", "<", ">", "{", "}", '"', ":", ",", "/", "|"]
 VOCAB += ["accuracy", "completeness", "relevance", "system", "user", "assistant", "JSON"]

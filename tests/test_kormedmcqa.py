@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from tiny import run_cli
+from helpers.cli import run_cli
 
 from kmedqa.data.kormedmcqa import load_kormedmcqa, split_from_name
 from kmedqa.errors import ConfigError, InputError

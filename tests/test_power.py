@@ -1,4 +1,4 @@
-"""Reference checks for kmedqa.power."""
+"""Reference checks for kmedqa.stats.power."""
 
 from __future__ import annotations
 

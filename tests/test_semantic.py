@@ -1,6 +1,6 @@
 """BERTScore / BLEURT of section summaries and the clinical-notes aggregate, on tiny models.
 
-The models are random BERTs built offline (tests/tiny.py), so the values mean nothing; the
+The models are random BERTs built offline (kmedqa.testing), so the values mean nothing; the
 tests check that the right texts reach the right model in the right order and layer, by
 recomputing BERTScore's greedy matching and BLEURT's (reference, candidate) logit by hand.
 """

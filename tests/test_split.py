@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from tiny import run_cli
+from helpers.cli import run_cli
 
 from kmedqa.data.split import (
     SPLIT_NAMES,

@@ -1,4 +1,4 @@
-"""Reference checks for kmedqa.stats (independent implementations or scipy)."""
+"""Reference checks for kmedqa.stats.paired (independent implementations or scipy)."""
 
 from __future__ import annotations
 

@@ -3,40 +3,20 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 import yaml
+from helpers.workflow import run_snakemake
 
 pytestmark = pytest.mark.slow
 
 
 def snakemake(repo_root: Path, workdir: Path, config: dict, *targets: str, timeout=900):
-    cfg = workdir / "test-config.yaml"
-    cfg.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            *targets,  # before --configfile, which takes several values
-            "--cores",
-            "2",
-            "--resources",
-            "gpu=1",
-            "--snakefile",
-            str(repo_root / "Snakefile"),
-            "--directory",
-            str(workdir),
-            "--configfile",
-            str(cfg),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
+    args = (*targets, "--cores", "2", "--resources", "gpu=1")
+    return run_snakemake(
+        repo_root, workdir, config, *args, config_name="test-config.yaml", timeout=timeout
     )
 
 

@@ -1,7 +1,9 @@
 """The ``kmedqa`` command. Each topic module registers its own subcommands.
 
 A module listed in :data:`MODULES` defines ``register(subparsers)``, which adds
-its subcommands and sets ``func`` (called with the parsed args) on each.
+its subcommands and sets ``func`` (called with the parsed args) on each. A listed
+module that does not import, or has no ``register``, stops the command with one line
+naming it and the cause (never a silently missing subcommand).
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ import importlib
 import sys
 
 from kmedqa import __version__
-from kmedqa.errors import one_line_errors
+from kmedqa.errors import KmedqaError, one_line_errors
 
 MODULES = (
     "kmedqa.data.cli",
     "kmedqa.data.sources_cli",
     "kmedqa.scoring",
-    "kmedqa.stats.paired",
+    "kmedqa.stats.cli",
     "kmedqa.judge.cli",
     "kmedqa.generation.bench",
 )
@@ -33,16 +35,20 @@ def build_parser() -> argparse.ArgumentParser:
     for name in MODULES:
         try:
             module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name == name:  # module not written yet
-                continue
-            raise
+        except ImportError as err:
+            raise KmedqaError(
+                f"command module {name} does not import ({type(err).__name__}: {err}); "
+                "reinstall kmedqa (pip install -e '.[demo,test]') or fix the module"
+            ) from err
+        if not callable(getattr(module, "register", None)):
+            raise KmedqaError(f"command module {name} defines no register(subparsers)")
         module.register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    with one_line_errors():
+        parser = build_parser()
     args = parser.parse_args(argv)
     with one_line_errors():
         rc = args.func(args)

@@ -1,11 +1,14 @@
 """The normalized item: the one record every loader writes and every stage reads.
 
 Fields (DESIGN.md): ``id, dataset, task, domain, q_type, question, options,
-answer, answer_index, meta``. ``task`` is one of :data:`TASKS`.
+answer, answer_index, meta``. ``task`` is one of :data:`TASKS`. Options are
+lettered with :data:`OPTION_LETTERS` (``A`` is option 1) wherever a letter is shown
+or read: prompts, MCQ scoring, the judge, KorMedMCQA's option columns.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +16,7 @@ from kmedqa.errors import InputError
 from kmedqa.io import read_jsonl
 
 TASKS = ("mcq", "short", "descriptive", "section_summary")
+OPTION_LETTERS = "ABCDEFGHIJ"  # the letter of options 1..10
 FIELDS = (
     "id",
     "dataset",
@@ -25,6 +29,11 @@ FIELDS = (
     "answer_index",
     "meta",
 )
+
+
+def lettered_options(options: list[str] | None) -> str:
+    """``A. first\nB. second…``: an item's options as they are shown with letters."""
+    return "\n".join(f"{OPTION_LETTERS[i]}. {o}" for i, o in enumerate(options or []))
 
 
 def make_item(
@@ -101,13 +110,18 @@ def validate_item(item: dict[str, Any], file: str | Path | None = None) -> None:
         raise InputError("must be an object", file=file, item=iid, field="meta")
 
 
+def validate_items(items: Iterable[dict[str, Any]], file: str | Path | None = None) -> None:
+    """Validate every item; a duplicate id is an error too."""
+    seen: set[str] = set()
+    for item in items:
+        validate_item(item, file=file)
+        if item["id"] in seen:
+            raise InputError("duplicate id", file=file, item=item["id"], field="id")
+        seen.add(item["id"])
+
+
 def read_items(path: str | Path) -> list[dict[str, Any]]:
     """Read and validate a normalized items file; duplicate ids are an error."""
     items = read_jsonl(path)
-    seen: set[str] = set()
-    for item in items:
-        validate_item(item, file=path)
-        if item["id"] in seen:
-            raise InputError("duplicate id", file=path, item=item["id"], field="id")
-        seen.add(item["id"])
+    validate_items(items, file=path)
     return items

@@ -8,6 +8,7 @@ log and on the console) instead of a traceback.
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import os
 import sys
@@ -18,14 +19,37 @@ from typing import Any
 from kmedqa.errors import ConfigError, KmedqaError
 
 
+def _filling_defaults(validator_class: Any) -> Any:
+    """``validator_class`` that also sets each missing property that declares a ``default:``.
+
+    As Snakemake's ``validate(..., set_default=True)``: the default is set before the
+    property's own schema is checked, so an object defaulting to ``{}`` gets its members'
+    defaults too. Defaults belong outside ``oneOf``/``anyOf`` branches (a branch that
+    fails would still have set them).
+    """
+    import jsonschema
+
+    check_properties = validator_class.VALIDATORS["properties"]
+
+    def properties(validator, props, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in props.items():
+                if isinstance(sub, dict) and "default" in sub:
+                    instance.setdefault(name, copy.deepcopy(sub["default"]))
+        yield from check_properties(validator, props, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": properties})
+
+
 def validate_config(config: dict[str, Any], schema_path: str) -> None:
-    """Validate against the JSON schema; the first error names its key in one line."""
+    """Validate against the JSON schema and fill in its ``default:`` values (in place);
+    the first error names its key in one line."""
     import jsonschema
     import yaml
 
     with open(schema_path, encoding="utf-8") as fh:
         schema = yaml.safe_load(fh)
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = _filling_defaults(jsonschema.Draft202012Validator)(schema)
     errors = sorted(
         validator.iter_errors(config),
         key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))),
@@ -163,3 +187,8 @@ def run_script(snakemake, main: Callable[[Any], Any]) -> None:
         except Exception:  # a bug, not bad input: keep the traceback in the log
             traceback.print_exc(file=sys.stderr)
             raise
+
+
+def input_files(value: str | list[str]) -> list[str]:
+    """A named input as a list of paths (Snakemake gives a single path as a string)."""
+    return [value] if isinstance(value, str) else list(value)

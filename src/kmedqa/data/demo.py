@@ -28,6 +28,8 @@ from typing import Any, NamedTuple
 
 from kmedqa.data import demo_content as content
 from kmedqa.data.aihub import DOMAIN_NAMES, Q_TYPE_NAMES
+from kmedqa.data.kormedmcqa import COLUMNS as KORMEDMCQA_COLUMNS
+from kmedqa.data.kormedmcqa import LETTERS as KORMEDMCQA_LETTERS
 
 DEMO_DOMAINS = (14, 15, 16, 17)  # 산부인과, 소아청소년과, 응급의학과, 내과
 DOMAIN_SHARES = {17: 2 / 3, 14: 1 / 9, 15: 1 / 9, 16: 1 / 9}  # 내과 ≈ 2/3 as in the real set
@@ -36,20 +38,6 @@ DEFAULT_N_ITEMS = 480
 VALIDATION_SHARE = 0.10
 ZIP_DATE_TIME = (2024, 1, 1, 0, 0, 0)
 KORMEDMCQA_YEAR = 2099  # deliberately not a real exam year
-KORMEDMCQA_COLUMNS = (
-    "subject",
-    "year",
-    "period",
-    "q_number",
-    "question",
-    "A",
-    "B",
-    "C",
-    "D",
-    "E",
-    "answer",
-    "cot",
-)
 
 AIHUB_README = """\
 Illustrative demo data written by kmedqa, not AI Hub data.
@@ -399,7 +387,7 @@ def kormedmcqa_demo_rows(seed: int = 42) -> list[dict[str, Any]]:
                 "period": period,
                 "q_number": q_number,
                 "question": f"{vignette} {stems[item_rng.randrange(len(stems))]}",
-                **dict(zip("ABCDE", options, strict=True)),
+                **dict(zip(KORMEDMCQA_LETTERS, options, strict=True)),
                 "answer": pos + 1,
                 "cot": "",
             }

@@ -19,15 +19,17 @@ from typing import Any
 
 from kmedqa.errors import ConfigError, InputError
 from kmedqa.io import iter_jsonl
-from kmedqa.items import make_item
+from kmedqa.items import OPTION_LETTERS, make_item
 
 DATASET = "kormedmcqa"
 HUB_ID = "sean0042/KorMedMCQA"
 EXAMS = ("doctor", "nurse", "pharm", "dentist")
 SPLITS = ("train", "dev", "test", "fewshot")
 SPLIT_ALIASES = {"validation": "dev", "valid": "dev", "val": "dev"}
-LETTERS = "ABCDE"
-REQUIRED = ("year", "period", "q_number", "question", "A", "B", "C", "D", "answer")
+LETTERS = OPTION_LETTERS[:5]  # KorMedMCQA's option columns A-E (E may be empty)
+# The raw layout (the hub's columns; the demo writes it too) and what a row must have.
+COLUMNS = ("subject", "year", "period", "q_number", "question", *LETTERS, "answer", "cot")
+REQUIRED = ("year", "period", "q_number", "question", *LETTERS[:4], "answer")
 SUFFIXES = (".parquet", ".csv", ".jsonl", ".json")
 DEFAULT_SPLIT = "test"  # what a file with no split in its name is taken to be
 

@@ -30,7 +30,7 @@ from typing import Any
 from kmedqa.data.expect import check_expected
 from kmedqa.errors import ConfigError, InputError
 from kmedqa.io import dumps, sha256_file, sha256_text, write_json, write_jsonl
-from kmedqa.items import FIELDS, validate_item
+from kmedqa.items import FIELDS, validate_items
 
 SPLIT_NAMES = ("train", "val", "test")
 # predefined split names → ours. KorMedMCQA's "fewshot" rows are prompt examples:
@@ -71,15 +71,6 @@ def check_strata(strata: Sequence[str]) -> tuple[str, ...]:
                 f"unknown stratum {key!r} (use an item field such as domain, q_type, or meta.<key>)"
             )
     return tuple(strata)
-
-
-def _check_items(items: Sequence[dict[str, Any]], file: str | Path | None = None) -> None:
-    seen: set[str] = set()
-    for item in items:
-        validate_item(item, file=file)
-        if item["id"] in seen:
-            raise InputError("duplicate id", file=file, item=item["id"], field="id")
-        seen.add(item["id"])
 
 
 def _value(item: dict[str, Any], key: str) -> Any:
@@ -184,7 +175,7 @@ def stratified_split(
     """``{"train": [...], "val": [...], "test": [...]}``, each sorted by id (see module doc)."""
     ratios = check_ratios(ratios)
     strata = check_strata(strata)
-    _check_items(items)
+    validate_items(items)
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for item in items:
         groups[stratum_of(item, strata)].append(item)
@@ -213,7 +204,7 @@ def predefined_split(
     aliases = SPLIT_ALIASES if aliases is None else aliases
     drop = {x.strip().lower() for x in exclude}
     meta_key = key[5:] if key.startswith("meta.") else key
-    _check_items(items)
+    validate_items(items)
     out: dict[str, list[dict[str, Any]]] = {name: [] for name in SPLIT_NAMES}
     for item in sorted(items, key=lambda it: it["id"]):
         value = item["meta"].get(meta_key)
@@ -236,7 +227,7 @@ def predefined_split(
 
 
 def all_test_split(items: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    _check_items(items)
+    validate_items(items)
     return {"train": [], "val": [], "test": sorted(items, key=lambda it: it["id"])}
 
 
@@ -307,7 +298,7 @@ def write_split(
     """
     mode, predefined = resolve_mode(mode, key, predefined, all_test)
     all_test = mode == "all_test"
-    _check_items(items, file=input_file)
+    validate_items(items, file=input_file)
     if all_test:
         parts = all_test_split(items)
     elif predefined is not None:

@@ -28,8 +28,7 @@ from typing import Any
 from kmedqa.errors import ConfigError
 from kmedqa.io import read_json, write_json
 from kmedqa.items import read_items
-
-DEFAULT_FORMATS = {"aihub71875": "aihub", "kormedmcqa": "kormedmcqa"}
+from kmedqa.prompts import DATASET_FORMATS
 
 
 def parse_format_map(text: str) -> dict[str, str]:
@@ -322,7 +321,7 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=16, help="engine batch size (default 16)")
     p.add_argument(
         "--format-map",
-        default=",".join(f"{k}={v}" for k, v in DEFAULT_FORMATS.items()),
+        default=",".join(f"{k}={v}" for k, v in DATASET_FORMATS.items()),
         help="DATASET=FORMAT pairs, comma-separated (default: %(default)s)",
     )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")

@@ -24,7 +24,7 @@ from kmedqa.io import atomic_write_text, dumps, sha256_text
 log = logging.getLogger(__name__)
 
 
-def cache_key(
+def reply_key(
     backend: str, model: str, rubric_version: str, question: str, reference: str, answer: str
 ) -> str:
     """sha256 hex (64 chars, also a valid batch ``custom_id``) of the judged content."""

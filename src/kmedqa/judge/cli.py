@@ -81,7 +81,7 @@ def _load_config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_judge(args: argparse.Namespace) -> int:
-    from kmedqa.judge.core import judge_run
+    from kmedqa.judge.run import judge_run
 
     if not args.config and not args.backend:
         raise ConfigError("give --config judge.yaml or --backend anthropic|local|none")

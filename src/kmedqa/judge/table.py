@@ -2,7 +2,7 @@
 
 For each rubric criterion: the mean score of the base and the fine-tuned run over the
 items *both* runs have a valid (``ok``) score for, the paired difference (fine-tuned −
-base) with a seeded percentile paired-bootstrap CI (:func:`kmedqa.stats.paired_bootstrap`),
+base) with a seeded percentile paired-bootstrap CI (:func:`kmedqa.stats.paired.paired_bootstrap`),
 ``n`` pairs, and how many replies were invalid per run (excluded, never imputed). When
 the judge did not run, the table says ``Judge not run: <reason>`` instead of numbers.
 """
@@ -198,24 +198,12 @@ def table5(
     base_run: str,
     finetuned_run: str,
     *,
-    summary: dict[str, Any] | None = None,
-    rubric: Rubric | None = None,
-    n_resamples: int = 10_000,
-    seed: int = 42,
-    ci: float = 0.95,
     label: str = "tab:judge",
+    **options: Any,
 ) -> dict[str, Any]:
-    """``{"data": ..., "markdown": str, "latex": str}`` for Table 5."""
-    data = table5_data(
-        rows,
-        base_run,
-        finetuned_run,
-        summary=summary,
-        rubric=rubric,
-        n_resamples=n_resamples,
-        seed=seed,
-        ci=ci,
-    )
+    """``{"data": ..., "markdown": str, "latex": str}`` for Table 5; ``options`` are those
+    of :func:`table5_data` (summary, rubric, n_resamples, seed, ci)."""
+    data = table5_data(rows, base_run, finetuned_run, **options)
     return {
         "data": data,
         "markdown": render_markdown(data),

@@ -65,8 +65,9 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+from kmedqa.items import OPTION_LETTERS
+
 ANSWER_FORMATS = ("number", "letter")
-LETTERS = "ABCDEFGHIJ"
 CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩"
 
 # Korean particles / copula forms that may directly follow a standalone answer letter.
@@ -208,7 +209,7 @@ def _letters(patterns: list[re.Pattern], text: str, n: int, check_context: bool)
         for m in pat.finditer(text):
             if check_context and _LET_NOT_AFTER.search(text[: m.start(1)]):
                 continue
-            k = LETTERS.index(m.group(1).upper())
+            k = OPTION_LETTERS.index(m.group(1).upper())
             if k < n:
                 found.add(k)
     return found
@@ -283,7 +284,9 @@ def extract_choice(output: str, options: list[str], answer_format: str) -> Choic
         format_ok = strict is not None
     else:
         letter = lm_eval_extract(output or "")
-        strict = LETTERS.index(letter) if letter and LETTERS.index(letter) < n else None
+        strict = (
+            OPTION_LETTERS.index(letter) if letter and OPTION_LETTERS.index(letter) < n else None
+        )
         bare = re.sub(r"[ \n]", "", lm_eval_cut(output or "")).translate(_PUNCT_TABLE).upper()
-        format_ok = len(bare) == 1 and bare in LETTERS[:n]
+        format_ok = len(bare) == 1 and bare in OPTION_LETTERS[:n]
     return Choice(strict, _lenient(text, options, answer_format), format_ok)

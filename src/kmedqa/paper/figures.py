@@ -45,6 +45,14 @@ def setup_fonts() -> str:
     return family
 
 
+def figure_stem(files: list[str]) -> str:
+    """The common stem of a figure's output files (``[x.pdf, x.png]`` -> ``x``)."""
+    stems = {str(f).rsplit(".", 1)[0] for f in files}
+    if len(stems) != 1:
+        raise ValueError(f"not the files of one figure: {list(files)}")
+    return stems.pop()
+
+
 def save(fig, stem: str | Path) -> list[str]:
     """Write ``stem.pdf`` and ``stem.png`` (PDF without a creation date: reruns are identical)."""
     stem = Path(stem)
@@ -225,7 +233,9 @@ def power_curves(power: dict[str, Any], stem: str | Path) -> list[str]:
     return save(fig, stem)
 
 
-def domain_accuracy(comparisons_by_domain: list[dict[str, Any]], stem: str | Path) -> list[str]:
+def domain_accuracy_figure(
+    comparisons_by_domain: list[dict[str, Any]], stem: str | Path
+) -> list[str]:
     """Per-department accuracy of each run with bootstrap intervals."""
     setup_fonts()
     rows = comparisons_by_domain

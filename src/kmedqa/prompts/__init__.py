@@ -15,8 +15,11 @@ import yaml
 
 from kmedqa.errors import ConfigError
 from kmedqa.io import sha256_text
+from kmedqa.items import OPTION_LETTERS, lettered_options
 
-LETTERS = "ABCDEFGHIJ"
+# The prompt format of a dataset whose items carry no ``meta.format`` (scoring, bench).
+DATASET_FORMATS = {"aihub71875": "aihub", "kormedmcqa": "kormedmcqa"}
+DEFAULT_FORMAT = "instruct"
 
 
 @cache
@@ -49,7 +52,7 @@ def render_user(item: dict[str, Any], fmt: dict[str, Any]) -> str:
     opts = item.get("options") or []
     fields = {
         "question": item["question"],
-        "options_lettered": "\n".join(f"{LETTERS[i]}. {o}" for i, o in enumerate(opts)),
+        "options_lettered": lettered_options(opts),
         "options_numbered": "\n".join(f"{i + 1}) {o}" for i, o in enumerate(opts)),
     }
     return fmt["user"].format(**fields)
@@ -58,7 +61,7 @@ def render_user(item: dict[str, Any], fmt: dict[str, Any]) -> str:
 def target_text(item: dict[str, Any], fmt: dict[str, Any]) -> str:
     """The completion a model is trained to produce for ``item``."""
     if item["task"] == "mcq" and fmt.get("answer_format") == "letter":
-        return LETTERS[item["answer_index"]]
+        return OPTION_LETTERS[item["answer_index"]]
     return item["answer"]
 
 

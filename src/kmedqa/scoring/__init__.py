@@ -93,7 +93,7 @@ ROW_COLUMNS = (
 )
 
 
-def format_name(item: dict[str, Any], gen: dict[str, Any]) -> str:
+def generated_format(item: dict[str, Any], gen: dict[str, Any]) -> str:
     """The prompt format an item was generated with (generation line, item meta, dataset,
     else inferred from the item: :mod:`kmedqa.scoring.formats`)."""
     return resolve_format(item, gen)[0]

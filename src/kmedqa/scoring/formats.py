@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-DATASET_FORMATS = {"aihub71875": "aihub", "kormedmcqa": "kormedmcqa"}
-DEFAULT_FORMAT = "instruct"
+from kmedqa.prompts import DATASET_FORMATS, DEFAULT_FORMAT
+
 SOURCES = ("override", "eval_set", "generation", "item", "dataset", "inferred")
 
 _NUMBERED_OPTION = re.compile(r"(?m)^\s*[1-9]\s*[).]\s*\S")

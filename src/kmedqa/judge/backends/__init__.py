@@ -1,1 +1,1 @@
-"""Judge backends: each implements kmedqa.judge.core.JudgeBackend."""
+"""Judge backends: each implements kmedqa.judge.base.JudgeBackend."""

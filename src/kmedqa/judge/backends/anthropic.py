@@ -46,7 +46,7 @@ from typing import Any
 
 from kmedqa.errors import ConfigError, KmedqaError
 from kmedqa.io import atomic_write_text, read_json
-from kmedqa.judge.core import (
+from kmedqa.judge.base import (
     API_KEY_ENV,
     BackendStats,
     JudgeReply,
@@ -252,22 +252,26 @@ class AnthropicBackend:
         """One item: ask, validate, re-ask a malformed reply; never guess a score."""
         params = self.params(req, rubric)
         tin, tout = tokens
+
+        def invalid(why: str, cacheable: bool = True) -> JudgeReply:
+            return JudgeReply(
+                key=req.key,
+                status="invalid",
+                raw=raw,
+                error=why,
+                attempts=attempts,
+                input_tokens=tin,
+                output_tokens=tout,
+                cacheable=cacheable,
+            )
+
         while attempts < 1 + self.cfg["max_invalid_retries"]:
             if attempts > 0:
                 self.stats.retries_invalid += 1
             try:
                 msg = self._call("judge request", self.client.messages.create, **params)
             except _TransportError as err:
-                return JudgeReply(
-                    key=req.key,
-                    status="invalid",
-                    raw=raw,
-                    error=f"API error after {err.tries} tries: {err}",
-                    attempts=attempts,
-                    input_tokens=tin,
-                    output_tokens=tout,
-                    cacheable=False,
-                )
+                return invalid(f"API error after {err.tries} tries: {err}", cacheable=False)
             attempts += 1
             usage = getattr(msg, "usage", None)
             i, o = (
@@ -290,15 +294,7 @@ class AnthropicBackend:
                     output_tokens=tout,
                 )
             log.warning("judge: invalid reply for %s… (%s)", req.key[:12], error)
-        return JudgeReply(
-            key=req.key,
-            status="invalid",
-            raw=raw,
-            error=f"invalid reply after {attempts} attempt(s): {error}",
-            attempts=attempts,
-            input_tokens=tin,
-            output_tokens=tout,
-        )
+        return invalid(f"invalid reply after {attempts} attempt(s): {error}")
 
     # ---------------------------------------------------------------- batch
     def _submit_batch(self, reqs: list[JudgeRequest], rubric: Rubric, state_dir: Path) -> Path:

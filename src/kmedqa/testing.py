@@ -1,14 +1,29 @@
-"""A tiny, randomly initialized Gemma-3-style causal LM and tokenizer, built offline.
+"""Tiny, randomly initialized models and tokenizers built offline, for tests and benchmarks.
 
-Used by the end-to-end tests: it exercises every code path of the real models
-(``from_pretrained`` on a local directory, chat template, LoRA, generation) in seconds.
+:func:`build_tiny_model` makes a Gemma-3-style causal LM that exercises every code path of
+the real models (``from_pretrained`` on a local directory, chat template, LoRA, generation)
+in seconds; :func:`tiny_model_json` adds the ``model.json`` that ``materialize`` would write;
+:func:`build_tiny_bert` makes an encoder for BERTScore or a BLEURT-shaped regressor. Their
+outputs mean nothing: they test plumbing, not medicine. Heavy imports happen inside.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 SPECIAL = ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"]
+
+TINY_SHAPE: dict[str, Any] = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "head_dim": 16,
+    "max_position_embeddings": 4096,
+    "sliding_window": 128,
+}
 
 CORPUS = [
     "다음 중 류마티스 관절염 치료에 쓰이는 TNF-α 억제제는? 1) 메토트렉세이트 2) 아달리무맙",
@@ -19,7 +34,10 @@ CORPUS = [
 ]
 
 
-def build_tiny_model(outdir: str | Path, seed: int = 0) -> Path:
+def build_tiny_model(outdir: str | Path, seed: int = 0, **shape: Any) -> Path:
+    """A byte-level BPE tokenizer trained on :data:`CORPUS` with Gemma's chat template, and a
+    random Gemma 3 text model saved beside it. ``shape`` overrides the model config (the
+    benchmarks pass Gemma 3 270M's layer shapes); the default is a 2-layer, 32-wide model."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig, PreTrainedTokenizerFast
@@ -50,15 +68,8 @@ def build_tiny_model(outdir: str | Path, seed: int = 0) -> Path:
     tok.save_pretrained(outdir)
     torch.manual_seed(seed)
     cfg = Gemma3TextConfig(
+        **{**TINY_SHAPE, **shape},
         vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        head_dim=16,
-        max_position_embeddings=4096,
-        sliding_window=128,
         pad_token_id=tok.pad_token_id,
         bos_token_id=tok.bos_token_id,
         eos_token_id=[tok.eos_token_id, tok.convert_tokens_to_ids("<end_of_turn>")],
@@ -146,26 +157,23 @@ def tiny_model_json(root: str | Path, name: str = "tiny", **config_changes) -> P
         cfg = json.loads((model_dir / "config.json").read_text())
         cfg.update(config_changes)
         (model_dir / "config.json").write_text(json.dumps(cfg))
+    return write_model_json(model_dir, root / "model.json", name=name)
+
+
+def write_model_json(
+    model_dir: str | Path, path: str | Path, name: str = "tiny", dtype: str = "float32"
+) -> Path:
+    """The ``model.json`` the workflow's ``materialize`` writes for a local Gemma-style model."""
+    import json
+
     info = {
         "name": name,
         "source": "local",
         "path": str(model_dir),
         "chat_template": "gemma",
-        "dtype": "float32",
+        "dtype": dtype,
         "spec": {},
     }
-    model_json = root / "model.json"
-    model_json.write_text(json.dumps(info))
-    return model_json
-
-
-def run_cli(argv, capsys) -> tuple[int, str, str]:
-    """``kmedqa ARGV`` in this process: (exit status, stdout, stderr)."""
-    from kmedqa.cli import main
-
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as exc:
-        rc = exc.code
-    captured = capsys.readouterr()
-    return rc, captured.out, captured.err
+    path = Path(path)
+    path.write_text(json.dumps(info))
+    return path

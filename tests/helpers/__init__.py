@@ -1,0 +1,2 @@
+"""Test helpers: fake servers (fake_anthropic, fake_vllm), fixtures (judge_fixtures) and
+``run_cli``. The tiny-model builders live in :mod:`kmedqa.testing` (benchmarks use them too)."""
