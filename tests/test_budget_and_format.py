@@ -16,7 +16,7 @@ from kmedqa.items import make_item
 from kmedqa.scoring import score_items, summarize
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tiny import tiny_model_json  # noqa: E402
+from kmedqa.testing import tiny_model_json  # noqa: E402
 
 OPTS = ["메토트렉세이트", "아달리무맙", "아세트아미노펜"]
 

@@ -16,7 +16,7 @@ from kmedqa.items import make_item
 from kmedqa.paper.tables import environment_table
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tiny import tiny_model_json  # noqa: E402
+from kmedqa.testing import tiny_model_json  # noqa: E402
 
 NF4 = {"quantization": "nf4"}
 

@@ -72,7 +72,7 @@ def test_score_items_without_meta_format_and_summary_says_so():
 
 
 def test_cli_score_infers_and_format_overrides(tmp_path, capsys):
-    from tiny import run_cli
+    from helpers.cli import run_cli
 
     items = tmp_path / "items.jsonl"
     items.write_text(json.dumps(LETTERED, ensure_ascii=False) + "\n", encoding="utf-8")
