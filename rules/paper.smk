@@ -182,7 +182,7 @@ rule paper_published:
         study=PUBLISHED.get("study", ""),
         illustrative=PUBLISHED.get("illustrative", False),
         note=PUBLISHED.get("note", ""),
-        compare=config.get("compare", {}),
+        compare=config["compare"],
         seed=config["seed"],
     script:
         "../scripts/paper_published.py"

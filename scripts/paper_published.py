@@ -11,12 +11,12 @@ def main(smk):
         for key, f in zip(smk.params.score_keys, smk.input.scores, strict=True)
     }
     cfg = smk.params.compare
-    ci_method = cfg.get("ci_method", "percentile")
+    ci_method = cfg["ci_method"]
     rows = reproduce(
         smk.params.results,
         scores,
         runs={tuple(r) for r in smk.params.runs},
-        resamples=cfg.get("resamples", 10000),
+        resamples=cfg["resamples"],
         seed=smk.params.seed,
         ci_method=ci_method,
     )

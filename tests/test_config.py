@@ -158,7 +158,13 @@ def test_validation_fills_in_the_schema_defaults(demo_config, repo_root):
     }
     assert cfg["evaluation"]["icl"] == {"k": 3, "seed": 0}
     gen = cfg["evaluation"]["generation"]
-    assert gen == {"device": "cpu", "batch_size": 16, "merge_adapter": False, "backend": "hf"}
+    assert gen == {
+        "device": "cpu",
+        "batch_size": 16,
+        "merge_adapter": False,
+        "backend": "hf",
+        "adapter_base": "training",
+    }
     assert ds["split"] == {
         "mode": "stratified",
         "ratios": [0.8, 0.1, 0.1],
