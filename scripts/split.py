@@ -18,7 +18,7 @@ def main(smk):
         strata=tuple(spec["strata"]),
         mode=spec["mode"],
         key=spec.get("key"),
-        exclude=spec.get("exclude", ()),
+        exclude=tuple(spec["exclude"]),
         expect=smk.params.expect,
         name=smk.wildcards.dataset,
     )

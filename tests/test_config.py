@@ -169,6 +169,7 @@ def test_validation_fills_in_the_schema_defaults(demo_config, repo_root):
         "mode": "stratified",
         "ratios": [0.8, 0.1, 0.1],
         "strata": ["domain", "q_type"],
+        "exclude": [],
     }
     assert ds["sample"] == {"n": 5, "per": "none", "seed": 42}
     # what the config says is kept, and the demo config itself validates unchanged where set
