@@ -94,7 +94,13 @@ def _openai(kind: str, text: str, model: str) -> dict[str, Any]:
 def _error(provider: str, code: int) -> dict[str, Any]:
     if provider == "gemini":
         status = {429: "RESOURCE_EXHAUSTED", 401: "UNAUTHENTICATED", 500: "INTERNAL"}
-        return {"error": {"code": code, "message": f"fake {code}", "status": status.get(code, "UNAVAILABLE")}}
+        return {
+            "error": {
+                "code": code,
+                "message": f"fake {code}",
+                "status": status.get(code, "UNAVAILABLE"),
+            }
+        }
     if provider == "anthropic":
         return {"type": "error", "error": {"type": "api_error", "message": f"fake {code}"}}
     return {"error": {"message": f"fake {code}", "type": "server_error", "code": None}}

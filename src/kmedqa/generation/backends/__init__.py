@@ -57,8 +57,7 @@ def cost_estimate(spec: dict[str, Any], tokens: dict[str, int]) -> dict[str, Any
     if not price:
         return {"label": "estimate", "usd": None, "note": "no models.<name>.price declared"}
     usd = (
-        tokens["input"] * price["input"]
-        + (tokens["output"] + tokens["thinking"]) * price["output"]
+        tokens["input"] * price["input"] + (tokens["output"] + tokens["thinking"]) * price["output"]
     ) / 1e6
     return {
         "label": "estimate",
@@ -161,16 +160,16 @@ def generate_hosted(
     )
     failures: list[tuple[str, str, int]] = []
     t0 = time.time()
-    bar = tqdm(
-        total=len(prompts), initial=n_cached, unit="item", desc=run, disable=not progress
-    )
+    bar = tqdm(total=len(prompts), initial=n_cached, unit="item", desc=run, disable=not progress)
     try:
         for req in todo.values():
             try:
                 reply = backend.ask(req)
             except RequestFailed as err:
                 failures.append((req.item_id, backend.scrub(str(err)), err.tries))
-                log.warning("%s: no reply for %s: %s", backend.provider, req.item_id, failures[-1][1])
+                log.warning(
+                    "%s: no reply for %s: %s", backend.provider, req.item_id, failures[-1][1]
+                )
                 bar.update(1)
                 continue
             entry = _entry(req.key, req.item_id, reply)
@@ -230,7 +229,15 @@ def generate_hosted(
         )
     write_jsonl(out_path, rows)
     hits = sum(r["hit_budget"] for r in rows)
+    cost = cost_estimate(spec, tokens)
+    hosted = f"{backend.provider} API, model {backend.model}" + (
+        f" at {spec['base_url']}" if spec.get("base_url") else ""
+    )
+    hosted += f"; {tokens['input']:,} input, {tokens['output']:,} output, {tokens['thinking']:,} thinking tokens"
+    if cost["usd"] is not None:
+        hosted += f", about {cost['usd']:.2f} USD at list price"
     return {
+        "inference_base": {"hosted": hosted},
         "backend": "api",
         "provider": backend.provider,
         "model": backend.model,
@@ -242,7 +249,7 @@ def generate_hosted(
         "n_status": counts,
         "tokens": tokens,
         "new_tokens": tokens["output"],
-        "cost_estimate": cost_estimate(spec, tokens),
+        "cost_estimate": cost,
         "this_invocation": this_invocation,
         "wall_time_s": wall,
         "n_hit_budget": hits,

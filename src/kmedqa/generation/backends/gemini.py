@@ -116,11 +116,18 @@ class GeminiBackend(HostedBackend):
         text = "".join(p.text for p in parts if getattr(p, "text", None) and not p.thought)
         if finish in REFUSAL_REASONS:
             return HostedReply(
-                status="refused", text=text, finish=finish, detail=f"finish_reason {finish}", **tokens
+                status="refused",
+                text=text,
+                finish=finish,
+                detail=f"finish_reason {finish}",
+                **tokens,
             )
         if not text.strip():
             return HostedReply(
-                status="malformed", finish=finish, detail=f"no answer text (finish_reason {finish})", **tokens
+                status="malformed",
+                finish=finish,
+                detail=f"no answer text (finish_reason {finish})",
+                **tokens,
             )
         return HostedReply(
             status="ok", text=text, finish=finish, hit_budget=finish == "MAX_TOKENS", **tokens

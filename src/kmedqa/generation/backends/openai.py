@@ -88,7 +88,10 @@ class OpenAIBackend(HostedBackend):
             )
         if not text.strip():
             return HostedReply(
-                status="malformed", finish=finish, detail=f"no content (finish_reason {finish})", **tokens
+                status="malformed",
+                finish=finish,
+                detail=f"no content (finish_reason {finish})",
+                **tokens,
             )
         return HostedReply(
             status="ok", text=text, finish=finish, hit_budget=finish == "length", **tokens
