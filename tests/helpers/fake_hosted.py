@@ -12,7 +12,10 @@ Each request takes the next entry of ``server.script`` (else ``server.default``)
 - ``("empty", None)``: a 200 reply with no answer in it (no candidates / no content / no choices);
 - ``("garbage", None)``: a 200 reply whose body is not JSON;
 - ``("status", code)``: an HTTP error in the provider's error shape (429 with ``retry-after: 0``);
-- ``("sleep", seconds)``: answer "ok" after a delay (to provoke a client timeout).
+- ``("sleep", seconds)``: answer "ok" after a delay (to provoke a client timeout);
+- ``("echo", code)``: an HTTP error whose message repeats the request's credentials (a
+  careless server: the key must still never be written anywhere);
+- a callable ``(request body) -> entry``.
 
 Every request is recorded as ``(method, path, headers, body)`` in ``server.requests``.
 """
@@ -134,9 +137,10 @@ class FakeHosted:
     def n_posts(self) -> int:
         return sum(1 for m, *_ in self.requests if m == "POST")
 
-    def _next(self) -> Any:
+    def _next(self, body: Any) -> Any:
         with self._lock:
-            return self.script.pop(0) if self.script else self.default
+            entry = self.script.pop(0) if self.script else self.default
+        return entry(body) if callable(entry) else entry
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
@@ -171,7 +175,17 @@ class FakeHosted:
                 else:
                     self._send(404, b'{"error": {"message": "no such route"}}')
                     return
-                kind, value = fake._next()
+                kind, value = fake._next(body)
+                if kind == "echo":
+                    creds = " ".join(
+                        str(self.headers.get(h))
+                        for h in ("x-goog-api-key", "x-api-key", "Authorization")
+                        if self.headers.get(h)
+                    )
+                    err = _error(provider, value)
+                    err["error"]["message"] = f"bad request from {creds}"
+                    self._send(value, json.dumps(err).encode())
+                    return
                 if kind == "status":
                     self._send(value, json.dumps(_error(provider, value)).encode())
                     return
