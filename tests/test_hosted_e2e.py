@@ -17,6 +17,8 @@ from helpers.workflow import run_snakemake
 
 from kmedqa.data.mtsdialog import SPLIT_FILES
 
+pytestmark = pytest.mark.slow
+
 GEMINI_KEY = "gk-E2eGeminiKeyNeverWritten-0123456789"
 OPENAI_KEY = "sk-E2eOpenAIKeyNeverWritten-0123456789"
 CODES = ["GENHX", "ROS", "MEDICATIONS", "ALLERGY"]
