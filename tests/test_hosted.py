@@ -399,3 +399,12 @@ def test_compare_drops_and_counts_unanswered_items():
     b[2]["status"] = "ok"  # null for another reason is still an error
     with pytest.raises(Exception, match="null in this file"):
         compare_paired(a, b, "section_correct", n_resamples=200)
+
+
+def test_environment_table_names_the_hosted_model(tmp_path, server):
+    from kmedqa.paper.tables import environment_table
+
+    stats, _ = run(tmp_path, server, "gemini")
+    t = environment_table({"python": "3.11"}, [{"run": "gem:icl", **stats}])
+    cell = dict(t.rows)["inference base, gem:icl"]
+    assert cell.startswith("hosted: gemini API, model gemini-model") and "USD" in cell
