@@ -237,11 +237,12 @@ def test_401_stops_naming_the_env_var(tmp_path, server, provider):
     assert server.n_posts == 1
 
 
-def test_timeout_is_retried(tmp_path, server):
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_timeout_is_retried(tmp_path, server, provider):
     server.script = [("sleep", 1.5)]
     settings = {**SETTINGS, "timeout_s": 0.5}
     sleeps = []
-    _, rows = run(tmp_path, server, "openai", sleeps=sleeps, settings=settings)
+    _, rows = run(tmp_path, server, provider, sleeps=sleeps, settings=settings)
     assert [r["status"] for r in rows] == ["ok", "ok"] and len(sleeps) == 1
 
 
