@@ -8,6 +8,7 @@ from kmedqa.stats.compare import comparison_pairs
 from kmedqa.generation.settings import inference_quantization
 from kmedqa.data.sources import KORMEDMCQA_HUB_ID
 from kmedqa.metrics.semantic import is_configured
+from kmedqa.workflow import may_leave_machine
 
 RESULTS = "results"
 
@@ -18,6 +19,12 @@ RUNS = [(m, v) for m, variants in config["runs"].items() for v in variants]
 TRAININGS = sorted({(m, v[3:]) for m, v in RUNS if v.startswith("ft-")})
 TRAIN_SET_NAMES = sorted({t for _, t in TRAININGS})
 FORMATS = {name: ds["format"] for name, ds in DATASETS.items()}
+# Hosted models (source: api): nothing to materialize, no GPU; they run base and icl only.
+API_MODELS = {m for m, spec in config["models"].items() if spec["source"] == "api"}
+
+
+def is_api(wildcards):
+    return wildcards.model in API_MODELS
 
 
 def split_file(dataset, split):
@@ -47,8 +54,10 @@ def generation_summary(model, variant, eval_set):
 
 
 def eval_format(wildcards):
-    """The eval set's declared prompt format; None: each item's own (its dataset's)."""
-    return EVAL_SETS[wildcards.eval_set].get("format")
+    """The run's prompt format: its model's declared one (models.<name>.format), else the
+    eval set's; None: each item's own (its dataset's)."""
+    model_format = config["models"][wildcards.model].get("format")
+    return model_format or EVAL_SETS[wildcards.eval_set].get("format")
 
 
 def train_inputs(wildcards):
@@ -61,10 +70,9 @@ def train_inputs(wildcards):
 
 
 def generate_inputs(wildcards):
-    inputs = {
-        "model": f"{RESULTS}/models/{wildcards.model}/model.json",
-        "qa": eval_items(wildcards),
-    }
+    inputs = {"qa": eval_items(wildcards)}
+    if not is_api(wildcards):
+        inputs["model"] = f"{RESULTS}/models/{wildcards.model}/model.json"
     if wildcards.variant.startswith("ft-"):
         inputs["adapter"] = (
             f"{RESULTS}/train/{wildcards.model}/{wildcards.variant[3:]}/adapter"

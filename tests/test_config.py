@@ -103,12 +103,15 @@ def test_slurm_profile_dry_runs_a_study(repo_root, tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
-    # 3 models x (icl, ft-mts) on one eval set; BERTScore/BLEURT configured in the study
-    assert {k: counts.get(k) for k in ("train", "generate", "semantic_score", "score")} == {
+    # 3 models x (icl, ft-mts) + Gemini 2.5 Flash icl (hosted: no materialize) on one
+    # eval set; BERTScore/BLEURT configured in the study
+    keys = ("materialize", "train", "generate", "semantic_score", "score")
+    assert {k: counts.get(k) for k in keys} == {
+        "materialize": "3",
         "train": "3",
-        "generate": "6",
-        "semantic_score": "6",
-        "score": "6",
+        "generate": "7",
+        "semantic_score": "7",
+        "score": "7",
     }, out[-3000:]
 
 
@@ -164,7 +167,14 @@ def test_validation_fills_in_the_schema_defaults(demo_config, repo_root):
         "merge_adapter": False,
         "backend": "hf",
         "adapter_base": "training",
+        "api": {  # how hosted models are asked
+            "max_retries": 5,
+            "max_malformed_retries": 1,
+            "timeout_s": 120,
+            "backoff": {"base_s": 1.0, "max_s": 60.0},
+        },
     }
+    assert ds["may_leave_machine"] is False  # nothing is sent out unless the config says so
     assert ds["split"] == {
         "mode": "stratified",
         "ratios": [0.8, 0.1, 0.1],

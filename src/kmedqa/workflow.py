@@ -93,6 +93,7 @@ def check_config(config: dict[str, Any]) -> None:
                 if "training" not in config:
                     raise ConfigError(f"runs.{model}: {v!r} needs a training section")
     _check_semantic_metrics(config)
+    _check_api_models(config)
     from kmedqa.prompts import load_tasks
 
     formats = load_tasks()["formats"]
@@ -101,10 +102,80 @@ def check_config(config: dict[str, Any]) -> None:
             raise ConfigError(
                 f"datasets.{name}.format: unknown prompt format {ds['format']!r} (declared: {', '.join(formats)})"
             )
+    for name, spec in config["models"].items():
+        if spec.get("format") is not None and spec["format"] not in formats:
+            raise ConfigError(
+                f"models.{name}.format: unknown prompt format {spec['format']!r} (declared: {', '.join(formats)})"
+            )
     for es_name, es in config["evaluation"]["eval_sets"].items():
         if es.get("format") is not None and es["format"] not in formats:
             raise ConfigError(
                 f"evaluation.eval_sets.{es_name}.format: unknown prompt format {es['format']!r} (declared: {', '.join(formats)})"
+            )
+
+
+API_ONLY_KEYS = ("provider", "base_url", "thinking_budget", "temperature", "price")
+
+
+def is_api_model(config: dict[str, Any], model: str) -> bool:
+    return config["models"][model]["source"] == "api"
+
+
+def leaving_datasets(config: dict[str, Any], eval_set: str, variant: str) -> list[str]:
+    """The datasets whose items an api run of ``variant`` on ``eval_set`` sends out (a
+    merged dataset: itself and its sources)."""
+    es = config["evaluation"]["eval_sets"][eval_set]
+    names = [es["dataset"]]
+    if variant == "icl":
+        names.append(es.get("shots_from") or es["dataset"])
+    out: list[str] = []
+    while names:
+        name = names.pop(0)
+        if name not in out:
+            out.append(name)
+            names += config["datasets"][name].get("sources") or []
+    return out
+
+
+def may_leave_machine(config: dict[str, Any], eval_set: str, variant: str) -> bool:
+    return all(
+        config["datasets"][d].get("may_leave_machine") is True
+        for d in leaving_datasets(config, eval_set, variant)
+    )
+
+
+def _check_api_models(config: dict[str, Any]) -> None:
+    """api models: base/icl runs only, and only on data that may leave the machine."""
+    for name, spec in config["models"].items():
+        if spec["source"] != "api":
+            for key in API_ONLY_KEYS:
+                if key in spec:
+                    raise ConfigError(f"models.{name}.{key}: only for source: api")
+        elif spec.get("thinking_budget") is not None and spec["provider"] != "gemini":
+            raise ConfigError(f"models.{name}.thinking_budget: only for provider: gemini")
+    for model, variants in config["runs"].items():
+        if not is_api_model(config, model):
+            continue
+        for v in variants:
+            if v not in ("base", "icl"):
+                raise ConfigError(
+                    f"runs.{model}: {v!r} fine-tunes a hosted model (models.{model}.source: "
+                    "api); api models run base and icl only"
+                )
+            for es in config["evaluation"]["eval_sets"]:
+                for d in leaving_datasets(config, es, v):
+                    if config["datasets"][d].get("may_leave_machine") is not True:
+                        raise ConfigError(
+                            f"runs.{model}: {v} on eval set {es} would send dataset {d!r} to the "
+                            f"{config['models'][model]['provider']} API; set "
+                            f"datasets.{d}.may_leave_machine: true only if that data may "
+                            "leave this machine, else drop the run"
+                        )
+    judge = config.get("judge") or {}
+    if judge.get("backend") == "local" and judge.get("model") in config["models"]:
+        if is_api_model(config, judge["model"]):
+            raise ConfigError(
+                f"judge.model: {judge['model']!r} is a hosted model; the local judge needs a local one"
             )
 
 

@@ -108,7 +108,11 @@ def make_backend(cfg: dict[str, Any], **kwargs: Any) -> JudgeBackend:
 
 def _index_generations(
     generations_by_run: dict[str, list[dict[str, Any]]],
+    skipped: dict[str, int] | None = None,
 ) -> dict[str, dict[str, str]]:
+    """Answers by run and id; lines whose ``status`` is not ``ok`` (a hosted model's
+    refused or malformed reply) are not answers: left out and counted in ``skipped``."""
+    skipped = {} if skipped is None else skipped
     out: dict[str, dict[str, str]] = {}
     if not isinstance(generations_by_run, dict) or not generations_by_run:
         raise InputError(
@@ -132,6 +136,9 @@ def _index_generations(
                     item=gid,
                     field="run",
                 )
+            if g.get("status") not in (None, "ok"):  # refused / malformed: nothing to judge
+                skipped[run] = skipped.get(run, 0) + 1
+                continue
             by_id[gid] = g["output"]
         out[run] = by_id
     return out
@@ -210,13 +217,16 @@ def judge_run(
     """Judge every sampled item's answer in every run; write rows and a summary; return the summary."""
     cfg = resolve_config(config)
     rubric = load_rubric(cfg["rubric"])
-    gens = _index_generations(generations_by_run)
+    not_answered: dict[str, int] = {}
+    gens = _index_generations(generations_by_run, not_answered)
     runs = list(gens)
     items_by_id = {it["id"]: it for it in items}
     eligible = set(items_by_id)
     for run in runs:
         eligible &= set(gens[run])
-    missing = {run: len(set(items_by_id) - set(gens[run])) for run in runs}
+    missing = {
+        run: len(set(items_by_id) - set(gens[run])) - not_answered.get(run, 0) for run in runs
+    }
     sample = select_sample(items, eligible, cfg["sample"])
 
     backend_name = backend.name if backend is not None else cfg["backend"]
@@ -232,6 +242,7 @@ def judge_run(
         "n_items": len(sample),
         "item_ids": [it["id"] for it in sample],
         "items_without_generation": missing,
+        "not_answered_skipped": {run: not_answered.get(run, 0) for run in runs},
         "n_requested": len(sample) * len(runs),
     }
 

@@ -193,6 +193,8 @@ def training_table(summaries: dict[str, dict[str, Any]]) -> Table:
 
 def describe_inference_base(base: dict[str, Any]) -> str:
     """One line for a generation summary's ``inference_base``."""
+    if base.get("hosted"):
+        return f"hosted: {base['hosted']}"
     if base.get("quantization") == "nf4":
         text = "NF4 4-bit (bitsandbytes, double quantization)"
     else:

@@ -48,12 +48,13 @@ def system_prompt(fmt: dict[str, Any]) -> str | None:
     return None if key is None else load_tasks()["system_prompts"][key]
 
 
-def render_user(item: dict[str, Any], fmt: dict[str, Any]) -> str:
+def render_user(item: dict[str, Any], fmt: dict[str, Any], shots: str = "") -> str:
     opts = item.get("options") or []
     fields = {
         "question": item["question"],
         "options_lettered": lettered_options(opts),
         "options_numbered": "\n".join(f"{i + 1}) {o}" for i, o in enumerate(opts)),
+        "shots": shots,
     }
     return fmt["user"].format(**fields)
 
@@ -70,11 +71,23 @@ def build_messages(
     fmt: dict[str, Any],
     shots: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, str]]:
-    """Chat messages for ``item``: system (if any), k solved shots, then the question."""
+    """Chat messages for ``item``: system (if any), k solved shots, then the question.
+
+    A format with ``layout: single_prompt`` puts everything in one user message instead:
+    its ``user`` template gets the shots, each rendered with its ``shot`` template and
+    joined by ``shot_separator``, as ``{shots}`` (study 003's Gemini prompt)."""
     messages: list[dict[str, str]] = []
     sys_text = system_prompt(fmt)
     if sys_text:
         messages.append({"role": "system", "content": sys_text})
+    if fmt.get("layout") == "single_prompt":
+        shot_texts = [
+            fmt["shot"].format(question=s["question"], answer=target_text(s, fmt))
+            for s in shots or []
+        ]
+        text = render_user(item, fmt, shots=fmt.get("shot_separator", "\n\n").join(shot_texts))
+        messages.append({"role": "user", "content": text})
+        return messages
     for shot in shots or []:
         messages.append({"role": "user", "content": render_user(shot, fmt)})
         messages.append({"role": "assistant", "content": target_text(shot, fmt)})

@@ -25,6 +25,10 @@ Per-item columns (:data:`ROW_COLUMNS`; every row has all of them):
 - ``mcq_strict mcq_lenient format_ok`` (0/1; null unless ``task == "mcq"``) and the extracted
   0-based options ``strict_choice lenient_choice`` (null: no decision)
   (:mod:`kmedqa.metrics.mcq`).
+- ``status``: the generation line's (hosted models: ``ok``, ``refused`` or ``malformed``;
+  lines without one are ``ok``). A line that is not ``ok`` is not an answer: every metric
+  of its row is null (only the token counts stay), and :func:`summarize` counts it in
+  ``n_not_answered``.
 - ``lang_hangul_ratio lang_han_ratio`` (:mod:`kmedqa.metrics.lang`) of the output.
 - ``section_correct`` (0/1) and ``summary_rouge1_paper … summary_rougeL_ko``: ROUGE of the
   summary part only (after ``CODE#``), for ``section_summary`` items; null otherwise
@@ -71,7 +75,10 @@ LABEL_COLUMNS = (
     "q_type",
     "format",
     "format_source",
+    "status",
 )
+# Kept on a row whose generation is not an answer (status refused / malformed).
+KEPT_WHEN_NOT_ANSWERED = ("n_new_tokens", "hit_budget", "max_new_tokens")
 METRIC_COLUMNS = (
     "n_new_tokens",
     "hit_budget",
@@ -91,6 +98,9 @@ ROW_COLUMNS = (
     "lenient_choice",
     "max_new_tokens",
 )
+
+
+GENERATION_STATUSES = ("ok", "refused", "malformed")
 
 
 def generated_format(item: dict[str, Any], gen: dict[str, Any]) -> str:
@@ -121,6 +131,13 @@ def _check_generations(
                 raise InputError("must be a non-negative integer", file=file, item=gid, field=field)
         if gen.get("hit_budget") is not None and not isinstance(gen["hit_budget"], bool):
             raise InputError("must be true or false", file=file, item=gid, field="hit_budget")
+        if gen.get("status", "ok") not in GENERATION_STATUSES:
+            raise InputError(
+                f"must be one of {', '.join(GENERATION_STATUSES)}",
+                file=file,
+                item=gid,
+                field="status",
+            )
         by_id[gid] = gen
     return by_id
 
@@ -206,6 +223,7 @@ def score_items(
             n_new_tokens=gen.get("n_new_tokens"),
             max_new_tokens=gen.get("max_new_tokens"),
             hit_budget=_hit_budget(gen),
+            status=gen.get("status") or "ok",
         )
         pairs.append((item["answer"], output))
         if item["task"] == "mcq":
@@ -249,6 +267,11 @@ def score_items(
             row.update({f"summary_{k}": v for k, v in next(scores).items()})
     if semantic is not None:
         add_semantic_scores(rows, semantic, None if file_semantic is None else str(file_semantic))
+    for row in rows:  # a refusal or an unreadable reply is not an answer: nothing is scored
+        if row["status"] != "ok":
+            for c in row:
+                if c not in LABEL_COLUMNS and c not in KEPT_WHEN_NOT_ANSWERED:
+                    row[c] = None
     return rows
 
 
@@ -329,6 +352,7 @@ def summarize(
                 entry.update(dict.fromkeys(by))
                 entry.update(zip(cols, key, strict=True))
                 entry["n"] = len(members)
+                entry["n_not_answered"] = sum(r.get("status", "ok") != "ok" for r in members)
                 entry["formats"] = _format_counts(members)
                 for m in metrics:
                     vals = [r[m] for r in members if r.get(m) is not None]

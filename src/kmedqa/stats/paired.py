@@ -354,6 +354,10 @@ def _metric_value(row: Mapping[str, Any], metric: str, file: str, key: Any) -> f
     return float(v)
 
 
+def _not_answered(row: Mapping[str, Any]) -> bool:
+    return row.get("status") not in (None, "ok")
+
+
 def primary_p(comparison: Mapping[str, Any]) -> tuple[str, float]:
     """The headline test of a comparison: exact McNemar for 0/1 metrics, else
     the sign-flip permutation test. Returns ``(key, p)``."""
@@ -376,7 +380,9 @@ def compare_paired(
 
     Rows are joined on ``id``; every id must be in both files. Items whose
     metric is null (``None``) in *both* files (the metric does not apply) are
-    dropped and counted in ``n_excluded``; null in only one file is an error.
+    dropped and counted in ``n_excluded``; null in only one file is an error, unless that
+    row's ``status`` says the run gave no answer (a refused or malformed hosted reply):
+    such items are dropped and counted in ``n_not_answered``.
     Items are sorted by ``str(id)`` before resampling, so the result does not
     depend on row order.
 
@@ -402,6 +408,7 @@ def compare_paired(
     va: list[float] = []
     vb: list[float] = []
     excluded = 0
+    not_answered = 0
     for key in keys:
         x = _metric_value(ia[key], metric, fa, key)
         y = _metric_value(ib[key], metric, fb, key)
@@ -409,6 +416,9 @@ def compare_paired(
             excluded += 1
             continue
         if x is None or y is None:
+            if _not_answered(ia[key]) or _not_answered(ib[key]):
+                not_answered += 1  # a refused / malformed hosted reply: not an answer
+                continue
             bad = fa if x is None else fb
             raise InputError(
                 "metric is null in this file but not in the other", file=bad, item=key, field=metric
@@ -427,6 +437,7 @@ def compare_paired(
         "metric": metric,
         "n": int(a.size),
         "n_excluded": excluded,
+        "n_not_answered": not_answered,
         "mean_a": float(a.mean()),
         "mean_b": float(b.mean()),
         "diff": boot["diff"],

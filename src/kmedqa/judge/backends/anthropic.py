@@ -181,12 +181,10 @@ class AnthropicBackend:
 
     # ---------------------------------------------------------------- transport
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        from kmedqa.generation.backends.base import backoff_delay  # shared with generation
+
         b = self.cfg["backoff"]
-        d = min(float(b["max_s"]), float(b["base_s"]) * 2**attempt)
-        d = d / 2 + self.rng.uniform(0, d / 2)  # "equal jitter"
-        if retry_after is not None:
-            d = max(d, min(retry_after, 600.0))
-        return d
+        return backoff_delay(attempt, b["base_s"], b["max_s"], self.rng, retry_after)
 
     def _classify(self, err: BaseException) -> str:
         import anthropic

@@ -1,0 +1,84 @@
+"""Claude through the ``anthropic`` SDK (``models.<name>: {source: api, provider: anthropic}``).
+
+Key: ``ANTHROPIC_API_KEY``. The client is built as the judge's is
+(:mod:`kmedqa.judge.backends.anthropic`: ``max_retries=0``, retries are ours) and SDK
+errors are described by the judge's :func:`~kmedqa.judge.backends.anthropic.describe_error`
+(key-free). No sampling parameter is sent unless the spec declares ``temperature``
+(current Claude models reject some). A reply with ``stop_reason: refusal`` is
+``refused``; one without text is ``malformed``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kmedqa.generation.backends.base import (
+    HostedBackend,
+    HostedReply,
+    HostedRequest,
+    status_kind,
+)
+
+
+class AnthropicGenerationBackend(HostedBackend):
+    provider = "anthropic"
+
+    def make_client(self, key: str) -> Any:
+        import anthropic
+
+        return anthropic.Anthropic(
+            api_key=key,
+            base_url=self.spec.get("base_url"),
+            max_retries=0,
+            timeout=float(self.settings["timeout_s"]),
+        )
+
+    def send(self, req: HostedRequest) -> HostedReply:
+        system = [m["content"] for m in req.messages if m["role"] == "system"]
+        params: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": req.max_tokens,
+            "messages": [m for m in req.messages if m["role"] != "system"],
+        }
+        if system:
+            params["system"] = "\n\n".join(system)
+        if self.spec.get("temperature") is not None:
+            params["temperature"] = float(self.spec["temperature"])
+        msg = self.client.messages.create(**params)
+        usage = getattr(msg, "usage", None)
+        tokens = {
+            "input_tokens": int(getattr(usage, "input_tokens", 0) or 0),
+            "output_tokens": int(getattr(usage, "output_tokens", 0) or 0),
+        }
+        stop = getattr(msg, "stop_reason", None)
+        text = "".join(
+            getattr(b, "text", "") or "" for b in (msg.content or []) if b.type == "text"
+        )
+        if stop == "refusal":
+            return HostedReply(
+                status="refused", text=text, finish=stop, detail="stop_reason refusal", **tokens
+            )
+        if not text.strip():
+            return HostedReply(
+                status="malformed", finish=stop, detail=f"no text (stop_reason {stop})", **tokens
+            )
+        return HostedReply(
+            status="ok", text=text, finish=stop, hit_budget=stop == "max_tokens", **tokens
+        )
+
+    def classify(self, err: BaseException) -> tuple[str, str]:
+        import anthropic
+
+        from kmedqa.judge.backends.anthropic import describe_error
+
+        if isinstance(err, anthropic.APIStatusError):
+            return status_kind(err.status_code), describe_error(err)
+        if isinstance(err, anthropic.APIResponseValidationError):
+            return "malformed", describe_error(err)
+        if isinstance(err, anthropic.APIConnectionError):  # timeouts included
+            return "retry", describe_error(err)
+        if isinstance(err, ValueError):  # a 200 body that is not the API's JSON
+            return "malformed", describe_error(err)
+        if isinstance(err, anthropic.AnthropicError):
+            return "fail", describe_error(err)
+        return "other", str(err)
