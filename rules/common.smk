@@ -4,6 +4,8 @@
 import json
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
+
 from kmedqa.stats.compare import comparison_pairs
 from kmedqa.generation.settings import inference_quantization
 from kmedqa.data.sources import KORMEDMCQA_HUB_ID
@@ -21,6 +23,16 @@ TRAIN_SET_NAMES = sorted({t for _, t in TRAININGS})
 FORMATS = {name: ds["format"] for name, ds in DATASETS.items()}
 # Hosted models (source: api): nothing to materialize, no GPU; they run base and icl only.
 API_MODELS = {m for m, spec in config["models"].items() if spec["source"] == "api"}
+
+
+def local_cores():
+    """All cores of a local run (``--cores N``) for the model stages; a cluster executor runs
+    without ``--cores``, and there the profile's ``set-threads`` gives each rule its threads.
+    """
+    try:
+        return workflow.cores
+    except WorkflowError:
+        return 1
 
 
 def is_api(wildcards):

@@ -14,7 +14,7 @@ rule generate:
         f"{RESULTS}/benchmarks/generate/{{model}}/{{variant}}/{{eval_set}}.tsv"
     conda:
         "../envs/torch.yaml"
-    threads: lambda wc: 1 if is_api(wc) else workflow.cores
+    threads: lambda wc: 1 if is_api(wc) else local_cores()
     resources:
         gpu=lambda wc: 0 if is_api(wc) else 1,
         mem_mb=lambda wc: 1000 if is_api(wc) else 16000,

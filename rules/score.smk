@@ -15,7 +15,7 @@ rule semantic_score:
         f"{RESULTS}/benchmarks/semantic_score/{{model}}/{{variant}}/{{eval_set}}.tsv"
     conda:
         "../envs/torch.yaml"
-    threads: workflow.cores
+    threads: local_cores()
     resources:
         gpu=1,
     params:

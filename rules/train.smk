@@ -15,7 +15,7 @@ rule train:
         f"{RESULTS}/benchmarks/train/{{model}}/{{train_set}}.tsv"
     conda:
         "../envs/torch.yaml"
-    threads: workflow.cores
+    threads: local_cores()
     resources:
         gpu=1,
         mem_mb=16000,
