@@ -8,15 +8,42 @@ from kmedqa.stats.compare import comparison_pairs
 from kmedqa.generation.settings import inference_quantization
 from kmedqa.data.sources import KORMEDMCQA_HUB_ID
 from kmedqa.metrics.semantic import is_configured
+from kmedqa import recipes as _recipes
+import yaml as _yaml
 
 RESULTS = "results"
 
 PAPER = config.get("paper", {}).get("dir", "paper")
 DATASETS = config["datasets"]
 EVAL_SETS = config["evaluation"]["eval_sets"]
-RUNS = [(m, v) for m, variants in config["runs"].items() for v in variants]
+# Runs: config.runs with recipes, grids and seeds expanded (kmedqa.recipes names them:
+# ft-<train set>[+<recipe>][@s<seed>]); without them, exactly config.runs.
+PLAN = _recipes.plan(config)
+RUNS = [(m, v) for m, variants in PLAN.runs.items() for v in variants]
+# (model, training): a training is a fine-tuned variant without "ft-" (its adapter folder)
 TRAININGS = sorted({(m, v[3:]) for m, v in RUNS if v.startswith("ft-")})
-TRAIN_SET_NAMES = sorted({t for _, t in TRAININGS})
+TRAIN_SET_NAMES = sorted(
+    {_recipes.parse_variant(f"ft-{t}").train_set for _, t in TRAININGS}
+)
+SEED_GROUPS = {
+    k: members
+    for k, members in _recipes.seed_groups(PLAN.runs, PLAN.seed).items()
+    if len(members) > 1
+}
+_TRAINING_SCHEMA = _yaml.safe_load(
+    Path(workflow.basedir, "schemas", "config.schema.yaml").read_text(encoding="utf-8")
+)["properties"]["training"]
+
+
+def training_settings(training):
+    """The training block of one training name (the study's, or a recipe merged into it)."""
+    return _recipes.training_for(config, training, _TRAINING_SCHEMA)
+
+
+def training_seed(training):
+    return _recipes.seed_for(config, training)
+
+
 FORMATS = {name: ds["format"] for name, ds in DATASETS.items()}
 
 
@@ -35,10 +62,13 @@ def eval_items(wildcards):
 
 def base_quantization(wildcards):
     """How the run's base model is loaded to generate (adapter_base; default: as trained)."""
+    training = (
+        training_settings(wildcards.variant[3:])
+        if wildcards.variant.startswith("ft-")
+        else config.get("training")
+    )
     return inference_quantization(
-        wildcards.variant,
-        config["evaluation"].get("generation"),
-        config.get("training"),
+        wildcards.variant, config["evaluation"].get("generation"), training
     )
 
 
@@ -52,7 +82,8 @@ def eval_format(wildcards):
 
 
 def train_inputs(wildcards):
-    names = config["train_sets"][wildcards.train_set]
+    train_set = _recipes.parse_variant(f"ft-{wildcards.training}").train_set
+    names = config["train_sets"][train_set]
     return {
         "model": f"{RESULTS}/models/{wildcards.model}/model.json",
         "train": [split_file(d, "train") for d in names],
