@@ -2,6 +2,7 @@
 # kmedqa is importable by the Snakefile (which puts src/ on its path) whether installed
 # or not; jobs find it through the scripts/kmedqa link, conda envs included.
 import json
+import re
 from pathlib import Path
 
 from kmedqa.stats.compare import comparison_pairs
@@ -149,6 +150,50 @@ def all_summary_files():
     ]
 
 
+# Seeds and grids (kmedqa.recipes): seed-aware statistics only where there is a grid or a
+# run with several seeds, so a config without them has exactly today's DAG.
+SEEDED = bool(SEED_GROUPS or PLAN.grids)
+GRID_USES = {
+    g: sorted(
+        {
+            (m, p.train_set)
+            for m, variants in config["runs"].items()
+            for p in map(_recipes.parse_variant, variants)
+            if p is not None and p.recipe == g
+        }
+    )
+    for g in PLAN.grids
+}
+BALANCED = [
+    (m, v)
+    for m, v in RUNS
+    if v.startswith("ft-") and training_settings(v[3:]).get("balance")
+]
+
+
+def balance_runs():
+    """(group, variant) of the balanced runs and the study runs of their train sets."""
+    stems = {_recipes.parse_variant(v).stem for _, v in BALANCED}
+    stems |= {f"ft-{_recipes.parse_variant(s).train_set}" for s in stems}
+    return [
+        (f"{m}:{_recipes.parse_variant(v).stem}", v)
+        for m, v in RUNS
+        if v.startswith("ft-") and _recipes.parse_variant(v).stem in stems
+        and m in {bm for bm, _ in BALANCED}
+    ]
+
+
+def balance_eval_set():
+    """The first eval set drawn from a dataset the balanced runs train on."""
+    trained = {
+        d
+        for _, v in BALANCED
+        for d in config["train_sets"][_recipes.parse_variant(v).train_set]
+    }
+    hits = [e for e, es in EVAL_SETS.items() if es["dataset"] in trained]
+    return hits[0] if hits else next(iter(EVAL_SETS))
+
+
 def all_targets():
     targets = [
         f"{PAPER}/numbers.tex",
@@ -165,6 +210,11 @@ def all_targets():
         targets += [f"{RESULTS}/hub/{m}/{t}" for m, t in TRAININGS]
     if JUDGE_EVAL_SETS:
         targets.append(f"{PAPER}/tables/judge.md")
+    if SEEDED:
+        targets += [f"{RESULTS}/stats/seeds/{e}.json" for e in EVAL_SETS]
+    targets += [f"{PAPER}/tables/ablation_{g}.md" for g in PLAN.grids]
+    if BALANCED:
+        targets.append(f"{PAPER}/figures/ablation_balance.png")
     return targets
 
 
@@ -199,9 +249,10 @@ REPORT_CATEGORIES = json.loads(
 )
 
 
-def both(stem):
-    """A figure as PDF and PNG; the PNG goes into `snakemake --report`, with its caption."""
-    name = Path(stem).name
+def both(stem, kind=None):
+    """A figure as PDF and PNG; the PNG goes into `snakemake --report`, with its caption
+    (``kind``: the caption and category of a family of figures, e.g. one per grid)."""
+    name = kind or Path(stem).name
     png = report(
         f"{stem}.png",
         caption=f"../report/figures/{name}.rst",
@@ -210,12 +261,12 @@ def both(stem):
     return [f"{stem}.pdf", png]
 
 
-def tex_md(name):
+def tex_md(name, kind=None):
     """A table as LaTeX and Markdown; the Markdown goes into the report."""
     md = report(
         f"{TAB}/{name}.md",
-        caption=f"../report/tables/{name}.rst",
-        category=REPORT_CATEGORIES["tables"][name],
+        caption=f"../report/tables/{kind or name}.rst",
+        category=REPORT_CATEGORIES["tables"][kind or name],
     )
     return [f"{TAB}/{name}.tex", md]
 

@@ -101,6 +101,47 @@ rule paper_stats:
         "../scripts/paper_stats.py"
 
 
+rule paper_ablation:
+    wildcard_constraints:
+        grid="|".join(re.escape(g) for g in PLAN.grids) or "(?!)",
+    input:
+        seeds=expand(f"{RESULTS}/stats/seeds/{{e}}.json", e=EVAL_SETS),
+    output:
+        table=tex_md("ablation_{grid}", kind="ablation"),
+        figure=both(f"{FIG}/ablation_{{grid}}", kind="ablation"),
+        rows=f"{RESULTS}/stats/ablation/{{grid}}.json",
+    log:
+        f"{RESULTS}/logs/paper/ablation_{{grid}}.log",
+    conda:
+        "../envs/paper.yaml"
+    params:
+        members=lambda wc: PLAN.grids[wc.grid],
+        uses=lambda wc: GRID_USES[wc.grid],
+    script:
+        "../scripts/paper_ablation.py"
+
+
+rule paper_balance:
+    input:
+        scores=[score_file(m, v, balance_eval_set()) for m, v in balance_runs()]
+        if BALANCED
+        else [],
+    output:
+        figure=both(f"{FIG}/ablation_balance"),
+        rows=f"{RESULTS}/stats/ablation/balance.json",
+    log:
+        f"{RESULTS}/logs/paper/ablation_balance.log",
+    conda:
+        "../envs/paper.yaml"
+    params:
+        runs=balance_runs() if BALANCED else [],
+        metric="mcq_strict",
+        seed=config["seed"],
+        resamples=config["compare"]["resamples"],
+    script:
+        "../scripts/paper_balance.py"
+
+
 rule paper_numbers:
     input:
         manifests=expand(f"{RESULTS}/data/{{d}}/manifest.json", d=PAPER_DATASETS),
