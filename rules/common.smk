@@ -178,7 +178,8 @@ def balance_runs():
     return [
         (f"{m}:{_recipes.parse_variant(v).stem}", v)
         for m, v in RUNS
-        if v.startswith("ft-") and _recipes.parse_variant(v).stem in stems
+        if v.startswith("ft-")
+        and _recipes.parse_variant(v).stem in stems
         and m in {bm for bm, _ in BALANCED}
     ]
 

@@ -102,8 +102,6 @@ rule paper_stats:
 
 
 rule paper_ablation:
-    wildcard_constraints:
-        grid="|".join(re.escape(g) for g in PLAN.grids) or "(?!)",
     input:
         seeds=expand(f"{RESULTS}/stats/seeds/{{e}}.json", e=EVAL_SETS),
     output:
@@ -112,6 +110,8 @@ rule paper_ablation:
         rows=f"{RESULTS}/stats/ablation/{{grid}}.json",
     log:
         f"{RESULTS}/logs/paper/ablation_{{grid}}.log",
+    wildcard_constraints:
+        grid="|".join(re.escape(g) for g in PLAN.grids) or "(?!)",
     conda:
         "../envs/paper.yaml"
     params:
@@ -123,9 +123,11 @@ rule paper_ablation:
 
 rule paper_balance:
     input:
-        scores=[score_file(m, v, balance_eval_set()) for m, v in balance_runs()]
-        if BALANCED
-        else [],
+        scores=(
+            [score_file(m, v, balance_eval_set()) for m, v in balance_runs()]
+            if BALANCED
+            else []
+        ),
     output:
         figure=both(f"{FIG}/ablation_balance"),
         rows=f"{RESULTS}/stats/ablation/balance.json",

@@ -67,7 +67,7 @@ def seed_report(
     groups_out, comps = [], []
     for model, groups in sorted(groups_of(runs, config_seed).items()):
 
-        def members(stem):
+        def members(stem, model=model, groups=groups):
             return [rows(files[(model, v)]) for _, v in groups[stem]]
 
         for metric in metrics:
