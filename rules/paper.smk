@@ -124,7 +124,10 @@ rule paper_ablation:
 rule paper_balance:
     input:
         scores=(
-            [score_file(m, v, balance_eval_set()) for m, v in balance_runs()]
+            [
+                score_file(g.split(":")[0], v, balance_eval_set())
+                for g, v in balance_runs()
+            ]
             if BALANCED
             else []
         ),
