@@ -46,6 +46,11 @@ def training_seed(training):
 
 
 FORMATS = {name: ds["format"] for name, ds in DATASETS.items()}
+KORMEDMCQA_EVAL_SETS = [
+    e
+    for e, es in EVAL_SETS.items()
+    if DATASETS[es["dataset"]]["loader"] == "kormedmcqa"
+]
 
 
 def split_file(dataset, split):

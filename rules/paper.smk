@@ -83,6 +83,7 @@ rule paper_stats:
         compare=expand(f"{RESULTS}/stats/compare/{{e}}.json", e=EVAL_SETS),
         power=f"{RESULTS}/stats/power.json",
         scores=all_score_files(),
+        seeds=expand(f"{RESULTS}/stats/seeds/{{e}}.json", e=EVAL_SETS) if SEEDED else [],
     output:
         forest=both(f"{FIG}/forest"),
         power_mde=both(f"{FIG}/power_mde"),
@@ -97,6 +98,7 @@ rule paper_stats:
     params:
         runs=[(run_name(m, v), e) for m, v in RUNS for e in EVAL_SETS],
         seed=config["seed"],
+        kormedmcqa_eval_sets=KORMEDMCQA_EVAL_SETS,
     script:
         "../scripts/paper_stats.py"
 
@@ -164,11 +166,7 @@ rule paper_numbers:
         study=config["study"],
         datasets=PAPER_DATASETS,
         trainings=[f"{m}:ft-{t}" for m, t in TRAININGS],
-        kormedmcqa_eval_sets=[
-            e
-            for e, es in EVAL_SETS.items()
-            if DATASETS[es["dataset"]]["loader"] == "kormedmcqa"
-        ],
+        kormedmcqa_eval_sets=KORMEDMCQA_EVAL_SETS,
     script:
         "../scripts/paper_numbers.py"
 

@@ -72,3 +72,34 @@ def test_seed_matrix_drops_items_null_everywhere_and_rejects_partial_nulls():
     assert ids == ["q1", "q3"] and x.tolist() == [[1, 0], [0, 1]]
     with pytest.raises(InputError, match="null in this seed only"):
         seed_matrix([rows([1, None, 0]), rows([0, 1, 1])], "acc", ["s42.jsonl", "s43.jsonl"])
+
+
+def test_tables_say_which_interval_a_claim_rests_on():
+    from kmedqa.paper.tables import significance_table, three_pp_table
+    from kmedqa.stats.power import published_3pp_question
+
+    base = [rows([1, 0, 0])]
+    ft = [rows([1, 1, 0]), rows([1, 1, 1]), rows([0, 1, 0])]
+    c = compare_seeded(base, ft, "acc", seeds_a=[42], seeds_b=[42, 43, 44], n_resamples=2000)
+    c.update(eval_set="kmmcqa-test", run_a="m:base", run_b="m:ft-x")
+    item_row = {
+        "eval_set": "kmmcqa-test",
+        "metric": "acc",
+        "run_a": "m:base",
+        "run_b": "m:ft-x",
+        "n": 3,
+        "mean_a": 1 / 3,
+        "mean_b": 2 / 3,
+        "diff": 1 / 3,
+        "ci": [0.0, 0.67],
+    }
+    plain = significance_table([item_row]).markdown()
+    assert "CI over" not in plain  # no seeds: today's table
+    md = significance_table([item_row], [c]).markdown()
+    assert "CI over" in md and "items (one training run)" in md
+    assert "m:ft-x (3 seeds)" in md and "seeds+items (item-only:" in md
+    t = three_pp_table(published_3pp_question(), [c]).markdown()
+    assert "per seed [42, 43, 44]" in t and "95% CI over seeds and items" in t
+    assert len(three_pp_table(published_3pp_question()).rows) + 4 == len(
+        three_pp_table(published_3pp_question(), [c]).rows
+    )
