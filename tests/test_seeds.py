@@ -103,3 +103,53 @@ def test_tables_say_which_interval_a_claim_rests_on():
     assert len(three_pp_table(published_3pp_question()).rows) + 4 == len(
         three_pp_table(published_3pp_question(), [c]).rows
     )
+
+
+def test_seed_report_groups_seeds_and_the_grid_table_marks_the_study(tmp_path):
+    import json
+
+    from kmedqa.recipes import plan
+    from kmedqa.stats.ablation import ablation_figure, ablation_table, grid_rows, seed_report
+
+    cfg = {
+        "seed": 42,
+        "seeds": [42, 43],
+        "training": {"lora": {"r": 16}},
+        "grids": {"rank": {"lora.r": [16, 4]}},
+        "runs": {"m": ["base", "ft-x+rank"]},
+    }
+    p = plan(cfg)
+    runs = [("m", v) for v in p.runs["m"]]
+    assert [v for _, v in runs] == ["base", "ft-x", "ft-x@s43", "ft-x+r4", "ft-x+r4@s43"]
+    values = {
+        "base": [0, 0, 1, 0],
+        "ft-x": [1, 0, 1, 1],
+        "ft-x@s43": [1, 1, 1, 0],
+        "ft-x+r4": [0, 1, 1, 0],
+        "ft-x+r4@s43": [1, 0, 0, 0],
+    }
+    files = {}
+    for _, v in runs:
+        f = tmp_path / f"{v}.jsonl"
+        f.write_text(
+            "".join(
+                json.dumps({"id": f"q{i}", "acc": x, "domain": "내과"}) + "\n"
+                for i, x in enumerate(values[v])
+            )
+        )
+        files[("m", v)] = str(f)
+    rep = seed_report("es", runs, files, ["acc"], resamples=500, seed=0, config_seed=42)
+    groups = {g["run"]: g for g in rep["groups"]}
+    assert groups["m:ft-x"]["seeds"] == [42, 43]
+    assert groups["m:ft-x"]["per_seed"] == pytest.approx([0.75, 0.75])
+    assert groups["m:ft-x+r4"]["mean"] == pytest.approx(0.375)
+    pairs = {(c["run_a"], c["run_b"]) for c in rep["comparisons"]}
+    assert pairs == {("m:base", "m:ft-x"), ("m:base", "m:ft-x+r4"), ("m:ft-x", "m:ft-x+r4")}
+    rows = grid_rows("rank", p.grids["rank"], [("m", "x")], [rep])
+    assert [r["labels"]["lora.r"] for r in rows] == ["r16", "r4"]
+    assert rows[0]["study"] and rows[0]["diff_vs_study"] is None
+    assert rows[1]["diff_vs_study"] == pytest.approx(0.375 - 0.75)
+    md = ablation_table("ablation_rank", "rank", rows).markdown()
+    assert "r16 ★" in md and "0.750, 0.750" in md
+    ablation_figure(rows, str(tmp_path / "fig"))
+    assert (tmp_path / "fig.png").stat().st_size > 1000
