@@ -103,6 +103,10 @@ def test_balance_grid_axis_with_aliases_and_defaults(cfg, repo_root):
         (lambda c: c.update(recipes={"bad": {"lora": {"r": 0}}}), "recipes bad: training.lora.r"),
         (lambda c: c.update(grids={"g": {"lora.rr": [1, 2]}}), "grids (point) rr1: training.lora"),
         (
+            lambda c: c.update(recipes={"lr": {"args": {"learning_rte": 1e-4}}}),
+            "recipes lr: training.args: unknown SFTConfig option(s): learning_rte",
+        ),
+        (
             lambda c: c.update(recipes={"b": {"balance": {"method": "smote"}}}),
             "recipes b: training.balance",
         ),

@@ -252,6 +252,7 @@ def check_recipes(config: dict[str, Any], training_schema: dict[str, Any] | None
     p = plan(config)
     if p.recipes and "training" not in config:
         raise ConfigError("recipes/grids: override a `training` section, which this config lacks")
+    _check_sft_args(p.recipes)
     if training_schema is None:
         return
     import jsonschema
@@ -265,3 +266,24 @@ def check_recipes(config: dict[str, Any], training_schema: dict[str, Any] | None
             where = ".".join(str(x) for x in err.absolute_path) or "(training)"
             origin = "recipes" if name in config.get("recipes", {}) else "grids (point)"
             raise ConfigError(f"{origin} {name}: training.{where}: {err.message}")
+
+
+def _check_sft_args(recipes: dict[str, dict[str, Any]]) -> None:
+    """An ``args`` override must name SFTConfig options (checked only where one is given:
+    importing TRL takes seconds); the study's own ``args`` are checked by the job."""
+    overridden = {n: o["args"] for n, o in recipes.items() if isinstance(o.get("args"), dict)}
+    if not overridden:
+        return
+    try:
+        import dataclasses
+
+        from trl import SFTConfig
+    except ImportError:  # no TRL where the DAG is built: the training job checks
+        return
+    known = {f.name for f in dataclasses.fields(SFTConfig)} | {"warmup_ratio"}
+    for name, args in overridden.items():
+        unknown = sorted(set(args) - known)
+        if unknown:
+            raise ConfigError(
+                f"recipes {name}: training.args: unknown SFTConfig option(s): {', '.join(unknown)}"
+            )
