@@ -12,7 +12,8 @@ from kmedqa.metrics.semantic import is_configured
 from kmedqa import recipes as _recipes
 import yaml as _yaml
 
-RESULTS = "results"
+# every generated artifact; a study may keep its own (results_dir), e.g. beside the demo's
+RESULTS = config.get("results_dir", "results")
 
 PAPER = config.get("paper", {}).get("dir", "paper")
 DATASETS = config["datasets"]
