@@ -12,6 +12,7 @@ from snakemake.utils import min_version
 min_version("9.0")
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from kmedqa.workflow import validate_config  # noqa: E402
+from kmedqa.recipes import TRAINING_WILDCARD, VARIANT_WILDCARD  # noqa: E402
 
 # The embedded demo, unless a config is given (`--configfile experiments/<study>.yaml`
 # replaces it; the two are never merged).
@@ -33,8 +34,9 @@ include: "rules/common.smk"
 wildcard_constraints:
     dataset="[A-Za-z0-9_]+",
     model="[A-Za-z0-9_.-]+",
-    variant="base|icl|ft-[A-Za-z0-9_]+",
+    variant=VARIANT_WILDCARD,
     train_set="[A-Za-z0-9_]+",
+    training=TRAINING_WILDCARD,
     eval_set="[A-Za-z0-9_-]+",
     split="train|val|test|sample",
 

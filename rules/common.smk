@@ -2,6 +2,7 @@
 # kmedqa is importable by the Snakefile (which puts src/ on its path) whether installed
 # or not; jobs find it through the scripts/kmedqa link, conda envs included.
 import json
+import re
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -11,15 +12,43 @@ from kmedqa.generation.settings import inference_quantization
 from kmedqa.data.sources import KORMEDMCQA_HUB_ID
 from kmedqa.metrics.semantic import is_configured
 from kmedqa.workflow import may_leave_machine
+from kmedqa import recipes as _recipes
+import yaml as _yaml
 
-RESULTS = "results"
+# every generated artifact; a study may keep its own (results_dir), e.g. beside the demo's
+RESULTS = config.get("results_dir", "results")
 
 PAPER = config.get("paper", {}).get("dir", "paper")
 DATASETS = config["datasets"]
 EVAL_SETS = config["evaluation"]["eval_sets"]
-RUNS = [(m, v) for m, variants in config["runs"].items() for v in variants]
+# Runs: config.runs with recipes, grids and seeds expanded (kmedqa.recipes names them:
+# ft-<train set>[+<recipe>][@s<seed>]); without them, exactly config.runs.
+PLAN = _recipes.plan(config)
+RUNS = [(m, v) for m, variants in PLAN.runs.items() for v in variants]
+# (model, training): a training is a fine-tuned variant without "ft-" (its adapter folder)
 TRAININGS = sorted({(m, v[3:]) for m, v in RUNS if v.startswith("ft-")})
-TRAIN_SET_NAMES = sorted({t for _, t in TRAININGS})
+TRAIN_SET_NAMES = sorted(
+    {_recipes.parse_variant(f"ft-{t}").train_set for _, t in TRAININGS}
+)
+SEED_GROUPS = {
+    k: members
+    for k, members in _recipes.seed_groups(PLAN.runs, PLAN.seed).items()
+    if len(members) > 1
+}
+_TRAINING_SCHEMA = _yaml.safe_load(
+    Path(workflow.basedir, "schemas", "config.schema.yaml").read_text(encoding="utf-8")
+)["properties"]["training"]
+
+
+def training_settings(training):
+    """The training block of one training name (the study's, or a recipe merged into it)."""
+    return _recipes.training_for(config, training, _TRAINING_SCHEMA)
+
+
+def training_seed(training):
+    return _recipes.seed_for(config, training)
+
+
 FORMATS = {name: ds["format"] for name, ds in DATASETS.items()}
 # Hosted models (source: api): nothing to materialize, no GPU; they run base and icl only.
 API_MODELS = {m for m, spec in config["models"].items() if spec["source"] == "api"}
@@ -39,6 +68,13 @@ def is_api(wildcards):
     return wildcards.model in API_MODELS
 
 
+KORMEDMCQA_EVAL_SETS = [
+    e
+    for e, es in EVAL_SETS.items()
+    if DATASETS[es["dataset"]]["loader"] == "kormedmcqa"
+]
+
+
 def split_file(dataset, split):
     return f"{RESULTS}/data/{dataset}/{split}.jsonl"
 
@@ -54,10 +90,13 @@ def eval_items(wildcards):
 
 def base_quantization(wildcards):
     """How the run's base model is loaded to generate (adapter_base; default: as trained)."""
+    training = (
+        training_settings(wildcards.variant[3:])
+        if wildcards.variant.startswith("ft-")
+        else config.get("training")
+    )
     return inference_quantization(
-        wildcards.variant,
-        config["evaluation"].get("generation"),
-        config.get("training"),
+        wildcards.variant, config["evaluation"].get("generation"), training
     )
 
 
@@ -73,7 +112,8 @@ def eval_format(wildcards):
 
 
 def train_inputs(wildcards):
-    names = config["train_sets"][wildcards.train_set]
+    train_set = _recipes.parse_variant(f"ft-{wildcards.training}").train_set
+    names = config["train_sets"][train_set]
     return {
         "model": f"{RESULTS}/models/{wildcards.model}/model.json",
         "train": [split_file(d, "train") for d in names],
@@ -138,6 +178,51 @@ def all_summary_files():
     ]
 
 
+# Seeds and grids (kmedqa.recipes): seed-aware statistics only where there is a grid or a
+# run with several seeds, so a config without them has exactly today's DAG.
+SEEDED = bool(SEED_GROUPS or PLAN.grids)
+GRID_USES = {
+    g: sorted(
+        {
+            (m, p.train_set)
+            for m, variants in config["runs"].items()
+            for p in map(_recipes.parse_variant, variants)
+            if p is not None and p.recipe == g
+        }
+    )
+    for g in PLAN.grids
+}
+BALANCED = [
+    (m, v)
+    for m, v in RUNS
+    if v.startswith("ft-") and training_settings(v[3:]).get("balance")
+]
+
+
+def balance_runs():
+    """(group, variant) of the balanced runs and the study runs of their train sets."""
+    stems = {_recipes.parse_variant(v).stem for _, v in BALANCED}
+    stems |= {f"ft-{_recipes.parse_variant(s).train_set}" for s in stems}
+    return [
+        (f"{m}:{_recipes.parse_variant(v).stem}", v)
+        for m, v in RUNS
+        if v.startswith("ft-")
+        and _recipes.parse_variant(v).stem in stems
+        and m in {bm for bm, _ in BALANCED}
+    ]
+
+
+def balance_eval_set():
+    """The first eval set drawn from a dataset the balanced runs train on."""
+    trained = {
+        d
+        for _, v in BALANCED
+        for d in config["train_sets"][_recipes.parse_variant(v).train_set]
+    }
+    hits = [e for e, es in EVAL_SETS.items() if es["dataset"] in trained]
+    return hits[0] if hits else next(iter(EVAL_SETS))
+
+
 def all_targets():
     targets = [
         f"{PAPER}/numbers.tex",
@@ -154,6 +239,11 @@ def all_targets():
         targets += [f"{RESULTS}/hub/{m}/{t}" for m, t in TRAININGS]
     if JUDGE_EVAL_SETS:
         targets.append(f"{PAPER}/tables/judge.md")
+    if SEEDED:
+        targets += [f"{RESULTS}/stats/seeds/{e}.json" for e in EVAL_SETS]
+    targets += [f"{PAPER}/tables/ablation_{g}.md" for g in PLAN.grids]
+    if BALANCED:
+        targets.append(f"{PAPER}/figures/ablation_balance.png")
     return targets
 
 
@@ -188,9 +278,10 @@ REPORT_CATEGORIES = json.loads(
 )
 
 
-def both(stem):
-    """A figure as PDF and PNG; the PNG goes into `snakemake --report`, with its caption."""
-    name = Path(stem).name
+def both(stem, kind=None):
+    """A figure as PDF and PNG; the PNG goes into `snakemake --report`, with its caption
+    (``kind``: the caption and category of a family of figures, e.g. one per grid)."""
+    name = kind or Path(stem).name
     png = report(
         f"{stem}.png",
         caption=f"../report/figures/{name}.rst",
@@ -199,12 +290,12 @@ def both(stem):
     return [f"{stem}.pdf", png]
 
 
-def tex_md(name):
+def tex_md(name, kind=None):
     """A table as LaTeX and Markdown; the Markdown goes into the report."""
     md = report(
         f"{TAB}/{name}.md",
-        caption=f"../report/tables/{name}.rst",
-        category=REPORT_CATEGORIES["tables"][name],
+        caption=f"../report/tables/{kind or name}.rst",
+        category=REPORT_CATEGORIES["tables"][kind or name],
     )
     return [f"{TAB}/{name}.tex", md]
 

@@ -4,19 +4,21 @@
 
 rule model_card:
     input:
-        adapter=f"{RESULTS}/train/{{model}}/{{train_set}}/adapter",
-        summary=f"{RESULTS}/train/{{model}}/{{train_set}}/summary.json",
+        adapter=f"{RESULTS}/train/{{model}}/{{training}}/adapter",
+        summary=f"{RESULTS}/train/{{model}}/{{training}}/summary.json",
         model=f"{RESULTS}/models/{{model}}/model.json",
         scores=lambda wc: [
-            score_file(wc.model, f"ft-{wc.train_set}", e) for e in EVAL_SETS
+            score_file(wc.model, f"ft-{wc.training}", e) for e in EVAL_SETS
         ],
     output:
-        hub=directory(f"{RESULTS}/hub/{{model}}/{{train_set}}"),
+        hub=directory(f"{RESULTS}/hub/{{model}}/{{training}}"),
     log:
-        f"{RESULTS}/logs/model_card/{{model}}/{{train_set}}.log",
+        f"{RESULTS}/logs/model_card/{{model}}/{{training}}.log",
     params:
         eval_sets=list(EVAL_SETS),
-        datasets=lambda wc: config["train_sets"][wc.train_set],
+        datasets=lambda wc: config["train_sets"][
+            _recipes.parse_variant(f"ft-{wc.training}").train_set
+        ],
         hub=config.get("hub", {}),
         study=config.get("study", ""),
         resamples=config.get("compare", {}).get("resamples", 10000),

@@ -35,7 +35,7 @@ rule paper_judge:
         eval_sets=JUDGE_EVAL_SETS,
         pairs=[
             (run_name(m, a), run_name(m, b))
-            for m, variants in config["runs"].items()
+            for m, variants in PLAN.runs.items()
             for a, b in comparison_pairs(variants)
             if a == "base" and b.startswith("ft-")
         ],

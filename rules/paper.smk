@@ -83,6 +83,7 @@ rule paper_stats:
         compare=expand(f"{RESULTS}/stats/compare/{{e}}.json", e=EVAL_SETS),
         power=f"{RESULTS}/stats/power.json",
         scores=all_score_files(),
+        seeds=expand(f"{RESULTS}/stats/seeds/{{e}}.json", e=EVAL_SETS) if SEEDED else [],
     output:
         forest=both(f"{FIG}/forest"),
         power_mde=both(f"{FIG}/power_mde"),
@@ -97,8 +98,55 @@ rule paper_stats:
     params:
         runs=[(run_name(m, v), e) for m, v in RUNS for e in EVAL_SETS],
         seed=config["seed"],
+        kormedmcqa_eval_sets=KORMEDMCQA_EVAL_SETS,
     script:
         "../scripts/paper_stats.py"
+
+
+rule paper_ablation:
+    input:
+        seeds=expand(f"{RESULTS}/stats/seeds/{{e}}.json", e=EVAL_SETS),
+    output:
+        table=tex_md("ablation_{grid}", kind="ablation"),
+        figure=both(f"{FIG}/ablation_{{grid}}", kind="ablation"),
+        rows=f"{RESULTS}/stats/ablation/{{grid}}.json",
+    log:
+        f"{RESULTS}/logs/paper/ablation_{{grid}}.log",
+    wildcard_constraints:
+        grid="|".join(re.escape(g) for g in PLAN.grids) or "(?!)",
+    conda:
+        "../envs/paper.yaml"
+    params:
+        members=lambda wc: PLAN.grids[wc.grid],
+        uses=lambda wc: GRID_USES[wc.grid],
+    script:
+        "../scripts/paper_ablation.py"
+
+
+rule paper_balance:
+    input:
+        scores=(
+            [
+                score_file(g.split(":")[0], v, balance_eval_set())
+                for g, v in balance_runs()
+            ]
+            if BALANCED
+            else []
+        ),
+    output:
+        figure=both(f"{FIG}/ablation_balance"),
+        rows=f"{RESULTS}/stats/ablation/balance.json",
+    log:
+        f"{RESULTS}/logs/paper/ablation_balance.log",
+    conda:
+        "../envs/paper.yaml"
+    params:
+        runs=balance_runs() if BALANCED else [],
+        metric="mcq_strict",
+        seed=config["seed"],
+        resamples=config["compare"]["resamples"],
+    script:
+        "../scripts/paper_balance.py"
 
 
 rule paper_numbers:
@@ -118,11 +166,7 @@ rule paper_numbers:
         study=config["study"],
         datasets=PAPER_DATASETS,
         trainings=[f"{m}:ft-{t}" for m, t in TRAININGS],
-        kormedmcqa_eval_sets=[
-            e
-            for e, es in EVAL_SETS.items()
-            if DATASETS[es["dataset"]]["loader"] == "kormedmcqa"
-        ],
+        kormedmcqa_eval_sets=KORMEDMCQA_EVAL_SETS,
     script:
         "../scripts/paper_numbers.py"
 

@@ -53,3 +53,20 @@ rule decontamination:
         eval_sets=list(EVAL_SETS),
     script:
         "../scripts/decontamination.py"
+
+
+rule compare_seeds:
+    input:
+        scores=eval_set_scores,
+    output:
+        report=f"{RESULTS}/stats/seeds/{{eval_set}}.json",
+    log:
+        f"{RESULTS}/logs/compare_seeds/{{eval_set}}.log",
+    conda:
+        "../envs/eval.yaml"
+    params:
+        runs=RUNS,
+        compare=config["compare"],
+        seed=config["seed"],
+    script:
+        "../scripts/compare_seeds.py"

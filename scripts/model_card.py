@@ -21,7 +21,7 @@ def main(smk):
     write_card(
         out,
         model=smk.wildcards.model,
-        train_set=smk.wildcards.train_set,
+        train_set=smk.wildcards.training,  # train set [+ recipe] [@ seed]
         model_spec=read_json(smk.input.model)["spec"],
         train_summary=read_json(smk.input.summary),
         results=results,

@@ -193,3 +193,35 @@ def test_bleurt_truncates_pairs_longer_than_the_model(tiny_bleurt_dir):
     long = " ".join(["the patient reports chest pain"] * 60)  # > 128 positions
     (value,) = bleurt([long], [long], settings, "cpu")
     assert value == value  # a number, not an index error
+
+
+def test_bertscore_of_short_answers_beside_rouge_when_configured(tiny_bert_dir):
+    """bertscore.tasks [short, descriptive]: the free-text answer against the reference."""
+    from kmedqa.metrics.semantic import ANSWER_BERTSCORE_COLUMNS
+
+    items = _items()
+    outputs = {g["id"]: g["output"] for g in _gens()}
+    cfg = {
+        "device": "cpu",
+        "bertscore": {"model": str(tiny_bert_dir), "num_layers": 2, "tasks": ["short"]},
+    }
+    semantic, meta = semantic_scores(items, outputs, cfg)
+    assert meta["n_items"] == 0 and meta["n_answers"] == 1  # aihub-2 is the one short item
+    (row,) = semantic
+    short = next(it for it in items if it["id"] == "aihub-2")
+    p, r, f = _greedy_bertscore(tiny_bert_dir, 2, outputs["aihub-2"].strip(), short["answer"])
+    assert row["id"] == "aihub-2"
+    assert row["answer_bertscore_f1"] == pytest.approx(f, abs=1e-4)
+    assert row["answer_bertscore_p"] == pytest.approx(p, abs=1e-4)
+    scored = {x["id"]: x for x in score_items(items, _gens(), semantic=semantic)}
+    assert scored["aihub-2"]["answer_bertscore_f1"] == pytest.approx(f, abs=1e-4)
+    assert scored["aihub-2"]["rougeL_ko"] is not None  # beside ROUGE ko
+    assert scored["aihub-1"]["answer_bertscore_f1"] is None  # an MCQ item: not scored
+    assert not any(c in scored["mts-1"] and scored["mts-1"][c] for c in ANSWER_BERTSCORE_COLUMNS)
+    # the default scores section summaries only (today's behaviour)
+    default, _ = semantic_scores(
+        items,
+        outputs,
+        {"device": "cpu", "bertscore": cfg["bertscore"] | {"tasks": ["section_summary"]}},
+    )
+    assert [x["id"] for x in default] == ["mts-1", "mts-2"]

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kmedqa.errors import ConfigError, KmedqaError
+from kmedqa.recipes import check_recipes, parse_variant
 
 
 def _filling_defaults(validator_class: Any) -> Any:
@@ -59,10 +60,19 @@ def validate_config(config: dict[str, Any], schema_path: str) -> None:
         where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
         more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
         raise ConfigError(f"config key {where}: {err.message}{more}; see {schema_path}")
-    check_config(config)
+    check_config(config, schema["properties"]["training"])
 
 
-def check_config(config: dict[str, Any]) -> None:
+def fill_defaults(instance: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """``instance`` with the ``default:`` values of ``schema`` filled in (in place)."""
+    import jsonschema
+
+    for _ in _filling_defaults(jsonschema.Draft202012Validator)(schema).iter_errors(instance):
+        pass
+    return instance
+
+
+def check_config(config: dict[str, Any], training_schema: dict[str, Any] | None = None) -> None:
     """Cross-references the JSON schema cannot express; raises naming the key."""
     datasets = config["datasets"]
     for name, ds in datasets.items():
@@ -87,11 +97,15 @@ def check_config(config: dict[str, Any]) -> None:
         if model not in config["models"]:
             raise ConfigError(f"runs.{model}: unknown model (not in models)")
         for v in variants:
-            if v.startswith("ft-"):
-                if v[3:] not in config.get("train_sets", {}):
-                    raise ConfigError(f"runs.{model}: {v!r} names an unknown train set {v[3:]!r}")
+            parsed = parse_variant(v)
+            if parsed is not None:
+                if parsed.train_set not in config.get("train_sets", {}):
+                    raise ConfigError(
+                        f"runs.{model}: {v!r} names an unknown train set {parsed.train_set!r}"
+                    )
                 if "training" not in config:
                     raise ConfigError(f"runs.{model}: {v!r} needs a training section")
+    check_recipes(config, training_schema)  # an unknown override key names its recipe
     _check_semantic_metrics(config)
     _check_api_models(config)
     from kmedqa.prompts import load_tasks

@@ -20,8 +20,13 @@ keys below); otherwise their columns are absent and the tables say "not run".
   BERTScore F1 and BLEURT, per item (so its mean over items is the mean of the three
   means, and it can be compared pairwise); ``summary_rouge1_paper`` is the ROUGE-1.
 
-Only ``section_summary`` items are scored, on the summary part of the output (after
-``CODE#``) against the reference summary, like ``summary_rouge*``.
+``section_summary`` items are scored on the summary part of the output (after ``CODE#``)
+against the reference summary, like ``summary_rouge*``. With ``bertscore.tasks`` naming
+``short`` and/or ``descriptive`` (free-text answers, e.g. AI Hub 71875's 단답형 / 서술형),
+their whole answer is scored against the reference answer too, as
+``answer_bertscore_p/r/f1`` beside ``rougeL_ko``: for Korean, bert-score's own default
+(``lang: ko``) is ``bert-base-multilingual-cased`` at layer 9; any multilingual encoder
+and layer can be configured (``model``, ``num_layers``).
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from kmedqa.errors import ConfigError
 from kmedqa.metrics.sections import parse_section_output, reference_section
 
 BERTSCORE_COLUMNS = ("summary_bertscore_p", "summary_bertscore_r", "summary_bertscore_f1")
+ANSWER_BERTSCORE_COLUMNS = ("answer_bertscore_p", "answer_bertscore_r", "answer_bertscore_f1")
+ANSWER_TASKS = ("short", "descriptive")
 BLEURT_COLUMNS = ("summary_bleurt",)
 AGGREGATE_COLUMN = "summary_aggregate"
 SEMANTIC_COLUMNS = (*BERTSCORE_COLUMNS, *BLEURT_COLUMNS, AGGREGATE_COLUMN)
@@ -46,6 +53,7 @@ BERTSCORE_DEFAULTS = {
     "idf": False,
     "rescale_with_baseline": False,
     "batch_size": 16,
+    "tasks": ["section_summary"],
 }
 BLEURT_DEFAULTS = {"model": None, "batch_size": 16, "max_length": 512}
 
@@ -170,6 +178,15 @@ def summary_pairs(items: Sequence[dict[str, Any]], outputs: dict[str, str]):
     return pairs
 
 
+def answer_pairs(items: Sequence[dict[str, Any]], outputs: dict[str, str], tasks: Sequence[str]):
+    """(id, answer, reference answer) of every free-text item of ``tasks`` (short, descriptive)."""
+    return [
+        (item["id"], outputs[item["id"]].strip(), str(item["answer"]))
+        for item in items
+        if item["task"] in tasks and item["task"] in ANSWER_TASKS
+    ]
+
+
 def semantic_scores(
     items: Sequence[dict[str, Any]], outputs: dict[str, str], cfg: dict[str, Any] | None
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -181,20 +198,38 @@ def semantic_scores(
     from kmedqa.models import resolve_device
 
     s = scoring_settings(cfg)
-    pairs = summary_pairs(items, outputs)
+    tasks = s["bertscore"]["tasks"] if s["bertscore"] else []
+    pairs = summary_pairs(items, outputs) if "section_summary" in tasks or s["bleurt"] else []
+    answers = answer_pairs(items, outputs, tasks)
     rows: list[dict[str, Any]] = [{"id": iid} for iid, _, _ in pairs]
+    answer_rows: list[dict[str, Any]] = [{"id": iid} for iid, _, _ in answers]
     cands = [p for _, p, _ in pairs]
     refs = [r for _, _, r in pairs]
-    meta: dict[str, Any] = {"n_items": len(pairs), "bertscore": None, "bleurt": None}
+    meta: dict[str, Any] = {
+        "n_items": len(pairs),
+        "n_answers": len(answers),
+        "bertscore": None,
+        "bleurt": None,
+    }
     device = resolve_device(s["device"])
     if s["bertscore"]:
         t0 = time.perf_counter()
-        scores, hash_code = bertscore(cands, refs, s["bertscore"], device)
-        for row, (p, r, f) in zip(rows, scores, strict=True):
-            row.update(zip(BERTSCORE_COLUMNS, (p, r, f), strict=True))
+        summary_n = len(cands) if "section_summary" in tasks else 0
+        scores, hash_code = bertscore(
+            cands[:summary_n] + [a for _, a, _ in answers],
+            refs[:summary_n] + [r for _, _, r in answers],
+            s["bertscore"],
+            device,
+        )
+        for row, prf in zip(rows[:summary_n], scores[:summary_n], strict=True):
+            row.update(zip(BERTSCORE_COLUMNS, prf, strict=True))
+        for row, prf in zip(answer_rows, scores[summary_n:], strict=True):
+            row.update(zip(ANSWER_BERTSCORE_COLUMNS, prf, strict=True))
         meta["bertscore"] = {
             **s["bertscore"],
-            "num_layers": _num_layers(s["bertscore"]) if pairs else s["bertscore"]["num_layers"],
+            "num_layers": _num_layers(s["bertscore"])
+            if pairs or answers
+            else s["bertscore"]["num_layers"],
             "hash": hash_code,
             "seconds": round(time.perf_counter() - t0, 2),
         }
@@ -204,7 +239,7 @@ def semantic_scores(
             row["summary_bleurt"] = b
         meta["bleurt"] = {**s["bleurt"], "seconds": round(time.perf_counter() - t0, 2)}
     meta["device"] = device
-    return rows, meta
+    return rows + answer_rows, meta
 
 
 def aggregate(row: dict[str, Any]) -> float | None:

@@ -59,7 +59,10 @@ def check_published(config: dict[str, Any]) -> list[dict[str, Any]]:
 
 def needed_scores(config: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(model, variant, eval set) of every declared result that the config runs."""
-    runs = {(m, v) for m, variants in config["runs"].items() for v in variants}
+    from kmedqa.recipes import plan
+
+    # the runs with recipes, grids and seeds expanded (a published row names one of them)
+    runs = {(m, v) for m, variants in plan(config).runs.items() for v in variants}
     keys = []
     for r in check_published(config):
         m, v = run_key(r["run"])

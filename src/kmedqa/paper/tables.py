@@ -393,7 +393,11 @@ def code_switching_table(scores: dict[tuple[str, str], list[dict[str, Any]]]) ->
     return t
 
 
-def significance_table(comparisons: list[dict[str, Any]]) -> Table:
+def significance_table(
+    comparisons: list[dict[str, Any]], seeded: list[dict[str, Any]] | None = None
+) -> Table:
+    """Every paired comparison; with ``seeded`` (runs with several seeds, kmedqa.stats.seeds)
+    a last column says which interval a claim rests on, and the seed-aware rows follow."""
     t = Table(
         "significance",
         "Paired comparisons (B − A): 95% paired bootstrap CI, exact McNemar (0/1 metrics) or sign-flip permutation p, Holm-adjusted within eval set × metric",
@@ -413,31 +417,63 @@ def significance_table(comparisons: list[dict[str, Any]]) -> Table:
         ],
         align="llllrrrrlrrr",
     )
+    if seeded:
+        t.columns.append("CI over")
+        t.align += "l"
     for c in sorted(
         comparisons, key=lambda c: (c["eval_set"], c["metric"], c["run_a"], c["run_b"])
+    ):
+        row = [
+            c["eval_set"],
+            c["metric"],
+            c["run_a"],
+            c["run_b"],
+            c["n"],
+            c["mean_a"],
+            c["mean_b"],
+            f"{c['diff']:+.3f}",
+            fmt_ci(c["ci"]),
+            c.get("primary_test", ""),
+            fmt_p(c.get("p_primary")),
+            fmt_p(c.get("p_holm")),
+        ]
+        t.rows.append(row + (["items (one training run)"] if seeded else []))
+    for c in sorted(
+        [c for c in seeded or [] if max(len(c["seeds_a"]), len(c["seeds_b"])) > 1],
+        key=lambda c: (c["eval_set"], c["metric"], c["run_a"], c["run_b"]),
     ):
         t.rows.append(
             [
                 c["eval_set"],
                 c["metric"],
-                c["run_a"],
-                c["run_b"],
+                f"{c['run_a']} ({len(c['seeds_a'])} seed{'s' if len(c['seeds_a']) > 1 else ''})",
+                f"{c['run_b']} ({len(c['seeds_b'])} seed{'s' if len(c['seeds_b']) > 1 else ''})",
                 c["n"],
                 c["mean_a"],
                 c["mean_b"],
                 f"{c['diff']:+.3f}",
-                fmt_ci(c["ci"]),
-                c.get("primary_test", ""),
-                fmt_p(c.get("p_primary")),
-                fmt_p(c.get("p_holm")),
+                fmt_ci(c["ci_two_level"]),
+                "two-level bootstrap",
+                "–",
+                "–",
+                f"seeds+items (item-only: {fmt_ci(c['ci_items'])})",
             ]
+        )
+    if seeded:
+        t.notes.append(
+            "CI over: 'items' rows treat one fine-tune as fixed (another test set, same "
+            "training run); 'seeds+items' rows resample the seeds, then the items (another "
+            "test set and another training run). A gain is robust to training randomness "
+            "only where the seeds+items interval excludes 0."
         )
     if not comparisons:
         t.notes.append("No pairs of runs to compare in this config.")
     return t
 
 
-def three_pp_table(p3: dict[str, Any]) -> Table:
+def three_pp_table(p3: dict[str, Any], seeded: list[dict[str, Any]] | None = None) -> Table:
+    """The published aggregates' answer; with ``seeded`` (this config's KorMedMCQA base vs
+    fine-tuned comparisons over seeds) the answer the study could have had."""
     u = p3["unpaired"]
     pr = p3["paired"]
     t = Table(
@@ -492,4 +528,20 @@ def three_pp_table(p3: dict[str, Any]) -> Table:
             f"{p3['mde_at_n']['unpaired'] * 100:.1f}%p",
         ]
     )
+    for c in seeded or []:
+        per = [b - c["mean_a"] for b in c["per_seed_b"]] if len(c["seeds_a"]) == 1 else None
+        head = f"this config, {c['eval_set']} (n={c['n']:,}): {c['run_b']} − {c['run_a']}"
+        if per:
+            t.rows.append(
+                [f"{head}, per seed {c['seeds_b']}", ", ".join(f"{d * 100:+.1f}%p" for d in per)]
+            )
+        sd = "" if c["sd_b"] is None else f" (sd of B over seeds {c['sd_b'] * 100:.1f}%p)"
+        t.rows.append([f"{head}, mean over seeds{sd}", f"{c['diff'] * 100:+.1f}%p"])
+        t.rows.append([f"{head}, 95% CI over items only", _pp_ci(c["ci_items"])])
+        t.rows.append([f"{head}, 95% CI over seeds and items", _pp_ci(c["ci_two_level"])])
     return t
+
+
+def _pp_ci(ci: list[float]) -> str:
+    verdict = "excludes 0" if ci[0] > 0 or ci[1] < 0 else "includes 0"
+    return f"[{ci[0] * 100:+.1f}, {ci[1] * 100:+.1f}]%p ({verdict})"

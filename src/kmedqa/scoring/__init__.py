@@ -56,6 +56,10 @@ from kmedqa.metrics.rouge import ROUGE_COLUMNS, rouge_scores_many
 from kmedqa.metrics.sections import parse_section_output, reference_section
 from kmedqa.metrics.semantic import (
     AGGREGATE_COLUMN,
+    ANSWER_BERTSCORE_COLUMNS,
+    ANSWER_TASKS,
+    BERTSCORE_COLUMNS,
+    BLEURT_COLUMNS,
     SEMANTIC_COLUMNS,
     aggregate,
     is_configured,
@@ -286,13 +290,22 @@ def add_semantic_scores(
             raise InputError(f"line {lineno}: missing or duplicate id", file=file, field="id")
         by_id[sid] = srow
     columns = [
-        c for c in SEMANTIC_COLUMNS if c != AGGREGATE_COLUMN and any(c in r for r in by_id.values())
+        c
+        for c in (*SEMANTIC_COLUMNS, *ANSWER_BERTSCORE_COLUMNS)
+        if c != AGGREGATE_COLUMN and any(c in r for r in by_id.values())
     ]
-    wanted = {r["id"] for r in rows if r["task"] == "section_summary"}
-    for sid in by_id:
-        if sid not in wanted:
+    tasks = {r["id"]: r["task"] for r in rows}
+    summary_columns = any(c in columns for c in (*BERTSCORE_COLUMNS, *BLEURT_COLUMNS))
+    # every section_summary item needs its summary scores; free-text answers may have theirs
+    wanted = {i for i, t in tasks.items() if t == "section_summary"} if summary_columns else set()
+    for sid, srow in by_id.items():
+        answer_only = not any(c in srow for c in (*BERTSCORE_COLUMNS, *BLEURT_COLUMNS))
+        if sid not in wanted and not (answer_only and tasks.get(sid) in ANSWER_TASKS):
             raise InputError(
-                "semantic scores for an id that is not a section_summary item", file=file, item=sid
+                "semantic scores for an id that is not a section_summary (or a scored "
+                "short/descriptive) item",
+                file=file,
+                item=sid,
             )
     for row in rows:
         srow = by_id.get(row["id"])
@@ -300,7 +313,7 @@ def add_semantic_scores(
             raise InputError("no BERTScore/BLEURT scores for this item", file=file, item=row["id"])
         for c in columns:
             value = None if srow is None else srow.get(c)
-            if srow is not None and not isinstance(value, int | float):
+            if srow is not None and c in srow and not isinstance(value, int | float):
                 raise InputError("must be a number", file=file, item=row["id"], field=c)
             row[c] = value
         if "summary_bertscore_f1" in columns and "summary_bleurt" in columns:

@@ -25,6 +25,12 @@ from kmedqa.errors import ConfigError
 from kmedqa.io import write_json
 from kmedqa.prompts import build_messages, format_name, get_format, target_text
 from kmedqa.prompts.chat import fit_messages
+from kmedqa.training.balance import (
+    WEIGHT_COLUMN,
+    WeightCollator,
+    apply_balance,
+    weighted_trainer_class,
+)
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +230,12 @@ def train(
         task_type="CAUSAL_LM",
     )
     tkw = info.get("spec", {}).get("chat_template_kwargs")
-    train_ds = Dataset.from_list(to_prompt_completion(train_items, formats, tok, tkw))
+    train_items, weights, balance = apply_balance(train_items, training.get("balance"), seed)
+    records = to_prompt_completion(train_items, formats, tok, tkw)
+    if weights is not None:
+        for rec, w in zip(records, weights, strict=True):
+            rec[WEIGHT_COLUMN] = w
+    train_ds = Dataset.from_list(records)
     val_ds = (
         Dataset.from_list(to_prompt_completion(val_items, formats, tok, tkw)) if val_items else None
     )
@@ -244,7 +255,8 @@ def train(
             if row:
                 rows.append(row)
 
-    trainer = SFTTrainer(
+    trainer_class = weighted_trainer_class() if weights is not None else SFTTrainer
+    trainer = trainer_class(
         model=model,
         args=cfg,
         train_dataset=train_ds,
@@ -253,6 +265,8 @@ def train(
         peft_config=peft_config,
         callbacks=[LossLog()],
     )
+    if weights is not None:
+        trainer.data_collator = WeightCollator(trainer.data_collator)
     params = count_parameters(trainer.model)
     resume = last_checkpoint(checkpoint_dir)
     start_step = start_tokens = 0
@@ -304,6 +318,8 @@ def train(
         "versions": _versions(),
         "threads": torch.get_num_threads(),
     }
+    if balance:  # counts per stratum before and after (oversampled, or weighted)
+        summary["balance"] = balance
     if n_tokens:
         summary["tokens_seen"] = int(n_tokens)
         # this job's tokens over this job's wall time (a resumed job restores the earlier count)
