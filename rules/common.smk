@@ -7,7 +7,9 @@ from pathlib import Path
 from kmedqa.stats.compare import comparison_pairs
 from kmedqa.generation.settings import inference_quantization
 from kmedqa.data.sources import KORMEDMCQA_HUB_ID
+from kmedqa.data.filters import pattern_files
 from kmedqa.metrics.semantic import is_configured
+from kmedqa.workflow import train_set_cpt, train_set_datasets
 
 RESULTS = "results"
 
@@ -18,6 +20,26 @@ RUNS = [(m, v) for m, variants in config["runs"].items() for v in variants]
 TRAININGS = sorted({(m, v[3:]) for m, v in RUNS if v.startswith("ft-")})
 TRAIN_SET_NAMES = sorted({t for _, t in TRAININGS})
 FORMATS = {name: ds["format"] for name, ds in DATASETS.items()}
+# train set -> its datasets, and the CPT corpus it fine-tunes after (None: the base model)
+TRAIN_SETS = {t: train_set_datasets(s) for t, s in config.get("train_sets", {}).items()}
+TRAIN_CPT = {t: train_set_cpt(s) for t, s in config.get("train_sets", {}).items()}
+CPT_CORPORA = config.get("cpt", {}).get("corpora", {})
+CPT_STAGES = sorted({(m, TRAIN_CPT[t]) for m, t in TRAININGS if TRAIN_CPT[t]})
+FILTERED = sorted(d for d, ds in DATASETS.items() if ds.get("filters"))
+
+
+def items_file(dataset):
+    """A dataset's items as split reads them: after its declared filters, if any."""
+    name = "items.filtered" if DATASETS[dataset].get("filters") else "items"
+    return f"{RESULTS}/data/{dataset}/{name}.jsonl"
+
+
+def base_model_json(model, train_set):
+    """The model a train set fine-tunes (and its runs generate on): base, or base + CPT merged."""
+    corpus = TRAIN_CPT[train_set]
+    if corpus:
+        return f"{RESULTS}/cpt/{model}/{corpus}/merged/model.json"
+    return f"{RESULTS}/models/{model}/model.json"
 
 
 def split_file(dataset, split):
@@ -52,9 +74,9 @@ def eval_format(wildcards):
 
 
 def train_inputs(wildcards):
-    names = config["train_sets"][wildcards.train_set]
+    names = TRAIN_SETS[wildcards.train_set]
     return {
-        "model": f"{RESULTS}/models/{wildcards.model}/model.json",
+        "model": base_model_json(wildcards.model, wildcards.train_set),
         "train": [split_file(d, "train") for d in names],
         "val": [split_file(d, "val") for d in names],
     }
@@ -66,6 +88,7 @@ def generate_inputs(wildcards):
         "qa": eval_items(wildcards),
     }
     if wildcards.variant.startswith("ft-"):
+        inputs["model"] = base_model_json(wildcards.model, wildcards.variant[3:])
         inputs["adapter"] = (
             f"{RESULTS}/train/{wildcards.model}/{wildcards.variant[3:]}/adapter"
         )
@@ -131,6 +154,8 @@ def all_targets():
     if TRAININGS:
         targets.append(f"{PAPER}/tables/training.md")
         targets.append(f"{PAPER}/tables/decontamination.md")
+    if FILTERED:
+        targets.append(f"{PAPER}/tables/data_filters.md")
         targets += [f"{RESULTS}/hub/{m}/{t}" for m, t in TRAININGS]
     if JUDGE_EVAL_SETS:
         targets.append(f"{PAPER}/tables/judge.md")
@@ -140,7 +165,7 @@ def all_targets():
 def raw_input(wildcards):
     ds = DATASETS[wildcards.dataset]
     if ds["loader"] == "merge":
-        return [f"{RESULTS}/data/{s}/items.jsonl" for s in ds["sources"]]
+        return [items_file(s) for s in ds["sources"]]
     if ds.get("demo"):
         return ds["path"]
     if ds["loader"] == "kormedmcqa" and ds["path"] == KORMEDMCQA_HUB_ID:
@@ -158,7 +183,7 @@ def eval_set_scores(wildcards):
 FIG = f"{PAPER}/figures"
 TAB = f"{PAPER}/tables"
 PAPER_DATASETS = sorted(
-    {d for members in config.get("train_sets", {}).values() for d in members}
+    {d for members in TRAIN_SETS.values() for d in members}
     | {es["dataset"] for es in EVAL_SETS.values()}
 )
 

@@ -16,7 +16,7 @@ rule model_card:
         f"{RESULTS}/logs/model_card/{{model}}/{{train_set}}.log",
     params:
         eval_sets=list(EVAL_SETS),
-        datasets=lambda wc: config["train_sets"][wc.train_set],
+        datasets=lambda wc: TRAIN_SETS[wc.train_set],
         hub=config.get("hub", {}),
         study=config.get("study", ""),
         resamples=config.get("compare", {}).get("resamples", 10000),

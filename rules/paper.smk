@@ -16,7 +16,7 @@ rule environment:
 
 rule paper_data:
     input:
-        qa=expand(f"{RESULTS}/data/{{d}}/items.jsonl", d=PAPER_DATASETS),
+        qa=[items_file(d) for d in PAPER_DATASETS],
         manifests=expand(f"{RESULTS}/data/{{d}}/manifest.json", d=PAPER_DATASETS),
     output:
         data_distribution=both(f"{FIG}/data_distribution"),
@@ -29,6 +29,19 @@ rule paper_data:
         names=PAPER_DATASETS,
     script:
         "../scripts/paper_data.py"
+
+
+rule paper_data_filters:
+    input:
+        reports=[f"{RESULTS}/data/{d}/filters.json" for d in FILTERED],
+    output:
+        data_filters=tex_md("data_filters"),
+    log:
+        f"{RESULTS}/logs/paper/data_filters.log",
+    conda:
+        "../envs/paper.yaml"
+    script:
+        "../scripts/paper_data_filters.py"
 
 
 rule paper_training:
