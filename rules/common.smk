@@ -82,6 +82,15 @@ def train_inputs(wildcards):
     }
 
 
+def cpt_inputs(wildcards):
+    path = CPT_CORPORA[wildcards.corpus]["path"]
+    return {
+        "model": f"{RESULTS}/models/{wildcards.model}/model.json",
+        # a missing corpus: the job stops with one line saying where to put it
+        "corpus": path if Path(path).exists() else [],
+    }
+
+
 def generate_inputs(wildcards):
     inputs = {
         "model": f"{RESULTS}/models/{wildcards.model}/model.json",

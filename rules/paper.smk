@@ -46,8 +46,10 @@ rule paper_data_filters:
 
 rule paper_training:
     input:
-        loss=[f"{RESULTS}/train/{m}/{t}/loss.csv" for m, t in TRAININGS],
-        summaries=[f"{RESULTS}/train/{m}/{t}/summary.json" for m, t in TRAININGS],
+        loss=[f"{RESULTS}/cpt/{m}/{c}/loss.csv" for m, c in CPT_STAGES]
+        + [f"{RESULTS}/train/{m}/{t}/loss.csv" for m, t in TRAININGS],
+        summaries=[f"{RESULTS}/cpt/{m}/{c}/summary.json" for m, c in CPT_STAGES]
+        + [f"{RESULTS}/train/{m}/{t}/summary.json" for m, t in TRAININGS],
         env=f"{RESULTS}/env.json",
         generations=[generation_summary(m, v, e) for m, v in RUNS for e in EVAL_SETS],
     output:
@@ -60,7 +62,8 @@ rule paper_training:
     conda:
         "../envs/paper.yaml"
     params:
-        names=[f"{m}:ft-{t}" for m, t in TRAININGS],
+        names=[f"{m}:cpt-{c}" for m, c in CPT_STAGES]
+        + [f"{m}:ft-{t}" for m, t in TRAININGS],
     script:
         "../scripts/paper_training.py"
 
