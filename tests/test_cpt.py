@@ -111,41 +111,7 @@ def chain(tiny_model_dir, tmp_path_factory):
         hf_dir=str(cpt_dir / "merged" / "hf"),
         merged_json=str(cpt_dir / "merged" / "model.json"),
     )
-    return work, base_json, cpt_dir, summary, merged
-
-
-def test_cpt_lowers_lm_loss_on_its_corpus(chain, tiny_model_dir):
-    _, _, cpt_dir, summary, merged = chain
-    assert summary["stage"] == "cpt" and summary["n_train"] == len(DOCS)
-    assert summary["global_steps"] == 20 and summary["lora"] == CPT["lora"]
-    before, after = lm_loss(tiny_model_dir, DOCS), lm_loss(merged["path"], DOCS)
-    assert after < before - 0.05, (before, after)  # deterministic: 5.998 -> 5.910 here
-    rows = (cpt_dir / "loss.csv").read_text().splitlines()
-    first, last = (float(r.split(",")[2]) for r in (rows[1], rows[-1]))
-    assert last < first
-    # every token is a label (no prompt mask): the packed blocks hold all the corpus's tokens
-    assert summary["tokens_seen"] >= 20 * 2 * 16
-
-
-def test_sft_starts_from_base_plus_cpt_delta(chain, tiny_model_dir):
-    import torch
-    from safetensors.torch import load_file
-    from transformers import AutoModelForCausalLM
-
-    work, _, cpt_dir, _, merged = chain
-    # the merged weights are the base's plus the CPT LoRA delta (scale * B @ A)
-    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
-    mw = AutoModelForCausalLM.from_pretrained(merged["path"], dtype=torch.float32)
-    ad = load_file(cpt_dir / "adapter" / "adapter_model.safetensors")
-    key = next(k for k in ad if "layers.0.self_attn.q_proj.lora_A" in k)
-    a, b = ad[key], ad[key.replace("lora_A", "lora_B")]
-    scale = CPT["lora"]["alpha"] / CPT["lora"]["r"]
-    w0 = base.model.layers[0].self_attn.q_proj.weight
-    w1 = mw.model.layers[0].self_attn.q_proj.weight
-    assert (w1 - w0).abs().max() > 1e-4
-    assert torch.allclose(w1 - w0, scale * (b @ a), atol=1e-5)
-    assert torch.equal(base.model.embed_tokens.weight, mw.model.embed_tokens.weight)
-    # the SFT stage trains a fresh adapter on the merged model
+    # SFT: a fresh adapter on the merged model
     items = [
         make_item(
             id=f"q{i}", dataset="qa", task="short", question=f"질문 {i}", answer="정답은 2) 입니다."
@@ -164,6 +130,42 @@ def test_sft_starts_from_base_plus_cpt_delta(chain, tiny_model_dir):
         summary_json=str(work / "sft" / "summary.json"),
         checkpoint_dir=str(work / "ckpt-sft"),
     )
+    return work, base_json, cpt_dir, summary, merged, sft
+
+
+def test_cpt_lowers_lm_loss_on_its_corpus(chain, tiny_model_dir):
+    _, _, cpt_dir, summary, merged, _ = chain
+    assert summary["stage"] == "cpt" and summary["n_train"] == len(DOCS)
+    assert summary["global_steps"] == 20 and summary["lora"] == CPT["lora"]
+    assert summary["fixed_settings"]["completion_only_loss"] is False  # loss on every token
+    assert summary["args"]["max_length"] == 32  # cpt.args over training.args (128)
+    before, after = lm_loss(tiny_model_dir, DOCS), lm_loss(merged["path"], DOCS)
+    assert after < before - 0.05, (before, after)  # deterministic: 5.998 -> 5.910 here
+    rows = (cpt_dir / "loss.csv").read_text().splitlines()
+    first, last = (float(r.split(",")[2]) for r in (rows[1], rows[-1]))
+    assert last < first
+
+
+def test_sft_starts_from_base_plus_cpt_delta(chain, tiny_model_dir):
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    work, _, cpt_dir, _, merged, _ = chain
+    # the merged weights are the base's plus the CPT LoRA delta (scale * B @ A)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    mw = AutoModelForCausalLM.from_pretrained(merged["path"], dtype=torch.float32)
+    ad = load_file(cpt_dir / "adapter" / "adapter_model.safetensors")
+    key = next(k for k in ad if "layers.0.self_attn.q_proj.lora_A" in k)
+    a, b = ad[key], ad[key.replace("lora_A", "lora_B")]
+    scale = CPT["lora"]["alpha"] / CPT["lora"]["r"]
+    w0 = base.model.layers[0].self_attn.q_proj.weight
+    w1 = mw.model.layers[0].self_attn.q_proj.weight
+    assert (w1 - w0).abs().max() > 1e-4
+    assert torch.allclose(w1 - w0, scale * (b @ a), atol=1e-5)
+    assert torch.equal(base.model.embed_tokens.weight, mw.model.embed_tokens.weight)
+    # the SFT stage trained a fresh adapter on the merged model (the fixture)
+    sft = chain[5]
     assert sft["model_path"] == merged["path"] and sft["cpt"]["corpus"] == "med"
     cfg = json.loads((work / "sft" / "adapter" / "adapter_config.json").read_text())
     assert cfg["base_model_name_or_path"] == merged["path"]
@@ -246,3 +248,30 @@ def test_workflow_runs_cpt_then_sft_with_filters(repo_root, tiny_model_dir, tmp_
     assert n_split == 19
     assert "| qa | qa | 20 | 1 | 19 |" in (tmp_path / "paper/tables/data_filters.md").read_text()
     assert not math.isnan(cpt["train_loss"])
+
+
+def test_training_table_and_card_name_the_cpt_stage(chain, tmp_path):
+    from kmedqa.hub.card import _body
+    from kmedqa.paper.tables import training_table
+
+    _, _, _, cpt_summary, _, sft = chain
+    t = training_table({"tiny:cpt-med": cpt_summary, "tiny:ft-qa": sft})
+    assert t.rows[0] == [
+        "stage",
+        "CPT on med (causal LM, packed; documents as items)",
+        "SFT on base + CPT (med) merged",
+    ]
+    steps = next(r for r in t.rows if r[0] == "optimizer steps")
+    assert steps[1:] == ["20", "2"]
+    plain = training_table({"tiny:ft-qa": {**sft, "cpt": None}})
+    assert all(r[0] != "stage" for r in plain.rows)  # configs without CPT: today's table
+    body = _body(
+        model="tiny",
+        train_set="qa",
+        model_spec={"source": "local", "id": "x"},
+        train_summary=sft,
+        results={},
+        study="s",
+        configfile=None,
+    )
+    assert "continued pre-training LoRA on the corpus `med`" in body

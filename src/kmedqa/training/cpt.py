@@ -125,7 +125,7 @@ def cpt_settings(training: dict[str, Any], cpt: dict[str, Any]) -> tuple[dict[st
     ``training.lora``/``training.args``."""
     stage = {**training, "lora": cpt.get("lora") or training["lora"]}
     args = {**training.get("args", {}), **cpt.get("args", {})}
-    fixed = sorted(set(args) & set(CPT_SFT_OVERRIDES) - {"packing_strategy"})
+    fixed = sorted(set(args) & set(CPT_SFT_OVERRIDES))
     if fixed:
         raise ConfigError(
             f"cpt.args: {', '.join(fixed)} are fixed by the CPT stage (packed causal-LM loss)"
@@ -181,6 +181,7 @@ def train_cpt(
             "n_val": len(val_docs),
             "train_chars": sum(map(len, train_docs)),
             "packing": "wrapped: documents + EOS joined, cut into max_length blocks",
+            "fixed_settings": dict(CPT_SFT_OVERRIDES),  # loss on every token, packed
         },
         sft_overrides=CPT_SFT_OVERRIDES,
     )
