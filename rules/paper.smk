@@ -153,6 +153,7 @@ rule paper_pdf:
         tables=tex_md("main_results") + tex_md("significance") + tex_md("three_pp"),
         fidelity=tex_md("published_vs_reproduced") + tex_md("fidelity"),
         training=tex_md("training") if TRAININGS else [],
+        filters=tex_md("data_filters") if FILTERED else [],
     output:
         status=f"{RESULTS}/paper/latex_status.txt",
     log:
