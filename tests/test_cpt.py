@@ -227,6 +227,7 @@ def test_workflow_runs_cpt_then_sft_with_filters(repo_root, tiny_model_dir, tmp_
     targets = [
         "results/generations/tiny/ft-qa_cpt/qa-test.jsonl",
         "paper/tables/data_filters.md",
+        "paper/tables/training.md",
     ]
     proc = run_snakemake(repo_root, tmp_path, cfg, *targets, "--cores", "1", timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
@@ -248,6 +249,11 @@ def test_workflow_runs_cpt_then_sft_with_filters(repo_root, tiny_model_dir, tmp_
     assert n_split == 19
     assert "| qa | qa | 20 | 1 | 19 |" in (tmp_path / "paper/tables/data_filters.md").read_text()
     assert not math.isnan(cpt["train_loss"])
+    # both stages in the training table (and the loss figure, one panel each)
+    table = (tmp_path / "paper/tables/training.md").read_text(encoding="utf-8")
+    assert "|  | tiny:cpt-med | tiny:ft-qa_cpt |" in table
+    assert "| stage | CPT on med" in table and "SFT on base + CPT (med) merged |" in table
+    assert (tmp_path / "paper/figures/loss_curves.png").stat().st_size > 1000
 
 
 def test_training_table_and_card_name_the_cpt_stage(chain, tmp_path):
