@@ -10,8 +10,9 @@ from snakemake.exceptions import WorkflowError
 from kmedqa.stats.compare import comparison_pairs
 from kmedqa.generation.settings import inference_quantization
 from kmedqa.data.sources import KORMEDMCQA_HUB_ID
+from kmedqa.data.filters import pattern_files
 from kmedqa.metrics.semantic import is_configured
-from kmedqa.workflow import may_leave_machine
+from kmedqa.workflow import may_leave_machine, train_set_cpt, train_set_datasets
 from kmedqa import recipes as _recipes
 import yaml as _yaml
 
@@ -49,6 +50,11 @@ def training_seed(training):
     return _recipes.seed_for(config, training)
 
 
+def train_set_of(training):
+    """The train set of a training name (``aihub+r8@s43`` -> ``aihub``)."""
+    return _recipes.parse_variant(f"ft-{training}").train_set
+
+
 FORMATS = {name: ds["format"] for name, ds in DATASETS.items()}
 # Hosted models (source: api): nothing to materialize, no GPU; they run base and icl only.
 API_MODELS = {m for m, spec in config["models"].items() if spec["source"] == "api"}
@@ -73,6 +79,32 @@ KORMEDMCQA_EVAL_SETS = [
     for e, es in EVAL_SETS.items()
     if DATASETS[es["dataset"]]["loader"] == "kormedmcqa"
 ]
+# train set -> its datasets, and the CPT corpus it fine-tunes after (None: the base model)
+TRAIN_SETS = {t: train_set_datasets(s) for t, s in config.get("train_sets", {}).items()}
+TRAIN_CPT = {t: train_set_cpt(s) for t, s in config.get("train_sets", {}).items()}
+CPT_CORPORA = config.get("cpt", {}).get("corpora", {})
+CPT_STAGES = sorted(
+    {
+        (m, TRAIN_CPT[train_set_of(t)])
+        for m, t in TRAININGS
+        if TRAIN_CPT[train_set_of(t)]
+    }
+)
+FILTERED = sorted(d for d, ds in DATASETS.items() if ds.get("filters"))
+
+
+def items_file(dataset):
+    """A dataset's items as split reads them: after its declared filters, if any."""
+    name = "items.filtered" if DATASETS[dataset].get("filters") else "items"
+    return f"{RESULTS}/data/{dataset}/{name}.jsonl"
+
+
+def base_model_json(model, training):
+    """The model a training fine-tunes (and its runs generate on): base, or base + CPT merged."""
+    corpus = TRAIN_CPT[train_set_of(training)]
+    if corpus:
+        return f"{RESULTS}/cpt/{model}/{corpus}/merged/model.json"
+    return f"{RESULTS}/models/{model}/model.json"
 
 
 def split_file(dataset, split):
@@ -112,12 +144,20 @@ def eval_format(wildcards):
 
 
 def train_inputs(wildcards):
-    train_set = _recipes.parse_variant(f"ft-{wildcards.training}").train_set
-    names = config["train_sets"][train_set]
+    names = TRAIN_SETS[train_set_of(wildcards.training)]
     return {
-        "model": f"{RESULTS}/models/{wildcards.model}/model.json",
+        "model": base_model_json(wildcards.model, wildcards.training),
         "train": [split_file(d, "train") for d in names],
         "val": [split_file(d, "val") for d in names],
+    }
+
+
+def cpt_inputs(wildcards):
+    path = CPT_CORPORA[wildcards.corpus]["path"]
+    return {
+        "model": f"{RESULTS}/models/{wildcards.model}/model.json",
+        # a missing corpus: the job stops with one line saying where to put it
+        "corpus": path if Path(path).exists() else [],
     }
 
 
@@ -126,6 +166,7 @@ def generate_inputs(wildcards):
     if not is_api(wildcards):
         inputs["model"] = f"{RESULTS}/models/{wildcards.model}/model.json"
     if wildcards.variant.startswith("ft-"):
+        inputs["model"] = base_model_json(wildcards.model, wildcards.variant[3:])
         inputs["adapter"] = (
             f"{RESULTS}/train/{wildcards.model}/{wildcards.variant[3:]}/adapter"
         )
@@ -215,9 +256,7 @@ def balance_runs():
 def balance_eval_set():
     """The first eval set drawn from a dataset the balanced runs train on."""
     trained = {
-        d
-        for _, v in BALANCED
-        for d in config["train_sets"][_recipes.parse_variant(v).train_set]
+        d for _, v in BALANCED for d in TRAIN_SETS[_recipes.parse_variant(v).train_set]
     }
     hits = [e for e, es in EVAL_SETS.items() if es["dataset"] in trained]
     return hits[0] if hits else next(iter(EVAL_SETS))
@@ -237,6 +276,8 @@ def all_targets():
         targets.append(f"{PAPER}/tables/training.md")
         targets.append(f"{PAPER}/tables/decontamination.md")
         targets += [f"{RESULTS}/hub/{m}/{t}" for m, t in TRAININGS]
+    if FILTERED:
+        targets.append(f"{PAPER}/tables/data_filters.md")
     if JUDGE_EVAL_SETS:
         targets.append(f"{PAPER}/tables/judge.md")
     if SEEDED:
@@ -250,7 +291,7 @@ def all_targets():
 def raw_input(wildcards):
     ds = DATASETS[wildcards.dataset]
     if ds["loader"] == "merge":
-        return [f"{RESULTS}/data/{s}/items.jsonl" for s in ds["sources"]]
+        return [items_file(s) for s in ds["sources"]]
     if ds.get("demo"):
         return ds["path"]
     if ds["loader"] == "kormedmcqa" and ds["path"] == KORMEDMCQA_HUB_ID:
@@ -268,7 +309,7 @@ def eval_set_scores(wildcards):
 FIG = f"{PAPER}/figures"
 TAB = f"{PAPER}/tables"
 PAPER_DATASETS = sorted(
-    {d for members in config.get("train_sets", {}).values() for d in members}
+    {d for members in TRAIN_SETS.values() for d in members}
     | {es["dataset"] for es in EVAL_SETS.values()}
 )
 

@@ -36,9 +36,29 @@ rule prepare:
         "../scripts/prepare.py"
 
 
-rule split:
+rule filter_items:
     input:
         qa=f"{RESULTS}/data/{{dataset}}/items.jsonl",
+        patterns=lambda wc: pattern_files(DATASETS[wc.dataset].get("filters")),
+    output:
+        qa=f"{RESULTS}/data/{{dataset}}/items.filtered.jsonl",
+        report=f"{RESULTS}/data/{{dataset}}/filters.json",
+    log:
+        f"{RESULTS}/logs/filter/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/filter/{{dataset}}.tsv"
+    conda:
+        "../envs/data.yaml"
+    params:
+        filters=lambda wc: DATASETS[wc.dataset]["filters"],
+        name=lambda wc: wc.dataset,
+    script:
+        "../scripts/filter_items.py"
+
+
+rule split:
+    input:
+        qa=lambda wc: items_file(wc.dataset),
     output:
         train=f"{RESULTS}/data/{{dataset}}/train.jsonl",
         val=f"{RESULTS}/data/{{dataset}}/val.jsonl",

@@ -16,9 +16,7 @@ rule model_card:
         f"{RESULTS}/logs/model_card/{{model}}/{{training}}.log",
     params:
         eval_sets=list(EVAL_SETS),
-        datasets=lambda wc: config["train_sets"][
-            _recipes.parse_variant(f"ft-{wc.training}").train_set
-        ],
+        datasets=lambda wc: TRAIN_SETS[train_set_of(wc.training)],
         hub=config.get("hub", {}),
         study=config.get("study", ""),
         resamples=config.get("compare", {}).get("resamples", 10000),

@@ -16,7 +16,7 @@ rule environment:
 
 rule paper_data:
     input:
-        qa=expand(f"{RESULTS}/data/{{d}}/items.jsonl", d=PAPER_DATASETS),
+        qa=[items_file(d) for d in PAPER_DATASETS],
         manifests=expand(f"{RESULTS}/data/{{d}}/manifest.json", d=PAPER_DATASETS),
     output:
         data_distribution=both(f"{FIG}/data_distribution"),
@@ -31,10 +31,25 @@ rule paper_data:
         "../scripts/paper_data.py"
 
 
+rule paper_data_filters:
+    input:
+        reports=[f"{RESULTS}/data/{d}/filters.json" for d in FILTERED],
+    output:
+        data_filters=tex_md("data_filters"),
+    log:
+        f"{RESULTS}/logs/paper/data_filters.log",
+    conda:
+        "../envs/paper.yaml"
+    script:
+        "../scripts/paper_data_filters.py"
+
+
 rule paper_training:
     input:
-        loss=[f"{RESULTS}/train/{m}/{t}/loss.csv" for m, t in TRAININGS],
-        summaries=[f"{RESULTS}/train/{m}/{t}/summary.json" for m, t in TRAININGS],
+        loss=[f"{RESULTS}/cpt/{m}/{c}/loss.csv" for m, c in CPT_STAGES]
+        + [f"{RESULTS}/train/{m}/{t}/loss.csv" for m, t in TRAININGS],
+        summaries=[f"{RESULTS}/cpt/{m}/{c}/summary.json" for m, c in CPT_STAGES]
+        + [f"{RESULTS}/train/{m}/{t}/summary.json" for m, t in TRAININGS],
         env=f"{RESULTS}/env.json",
         generations=[generation_summary(m, v, e) for m, v in RUNS for e in EVAL_SETS],
     output:
@@ -47,7 +62,8 @@ rule paper_training:
     conda:
         "../envs/paper.yaml"
     params:
-        names=[f"{m}:ft-{t}" for m, t in TRAININGS],
+        names=[f"{m}:cpt-{c}" for m, c in CPT_STAGES]
+        + [f"{m}:ft-{t}" for m, t in TRAININGS],
     script:
         "../scripts/paper_training.py"
 
@@ -181,6 +197,7 @@ rule paper_pdf:
         tables=tex_md("main_results") + tex_md("significance") + tex_md("three_pp"),
         fidelity=tex_md("published_vs_reproduced") + tex_md("fidelity"),
         training=tex_md("training") if TRAININGS else [],
+        filters=tex_md("data_filters") if FILTERED else [],
     output:
         status=f"{RESULTS}/paper/latex_status.txt",
     log:

@@ -35,11 +35,7 @@ rule power:
 
 rule decontamination:
     input:
-        train=[
-            split_file(d, "train")
-            for t in TRAIN_SET_NAMES
-            for d in config["train_sets"][t]
-        ],
+        train=[split_file(d, "train") for t in TRAIN_SET_NAMES for d in TRAIN_SETS[t]],
         evals=[eval_items_file(e) for e in EVAL_SETS],
     output:
         report=f"{RESULTS}/stats/decontamination.json",
@@ -49,7 +45,7 @@ rule decontamination:
     conda:
         "../envs/eval.yaml"
     params:
-        train_sets={t: config["train_sets"][t] for t in TRAIN_SET_NAMES},
+        train_sets={t: TRAIN_SETS[t] for t in TRAIN_SET_NAMES},
         eval_sets=list(EVAL_SETS),
     script:
         "../scripts/decontamination.py"

@@ -133,9 +133,18 @@ def test_budgets_are_read_from_format_and_override(repo_root):
 def test_study_002_lists_procedure_with_what_kmedqa_lacks(repo_root):
     cfg, fid = load(repo_root, "experiments/ko_gemma2_9b.yaml")
     rows = {r["setting"]: r for r in check(cfg, fid)}
-    assert rows["continued pre-training"]["used"].startswith("lacks")
+    # CPT and the filters are read from the config now, each a declared deviation
+    assert rows["continued pre-training"]["used"]["corpora"]["medical_corpus"]["path"]
     assert rows["continued pre-training"]["status"] == DECLARED
-    assert rows["sources merged"]["used"] == ["aihub", "instructions"]
+    assert [next(iter(f)) for f in rows["quality filtering"]["used"]] == [
+        "length",
+        "hangul",
+        "near_duplicate",
+        "patterns",
+    ]
+    assert rows["quality filtering"]["status"] == DECLARED
+    assert rows["sources merged"]["used"] == ["medexpqa_ko", "ultramed", "cod", "asan_disease"]
+    assert rows["KorMedMCQA in training"]["used"] == ["merged", "kmm_doctor_train"]
     assert rows["fine-tuning"]["status"] == MATCHES
 
 

@@ -80,10 +80,16 @@ def check_config(config: dict[str, Any], training_schema: dict[str, Any] | None 
             for src in ds.get("sources", []):
                 if src not in datasets:
                     raise ConfigError(f"datasets.{name}.sources: unknown dataset {src!r}")
-    for name, members in config.get("train_sets", {}).items():
-        for d in members:
+    corpora = config.get("cpt", {}).get("corpora", {})
+    for name, spec in config.get("train_sets", {}).items():
+        for d in train_set_datasets(spec):
             if d not in datasets:
                 raise ConfigError(f"train_sets.{name}: unknown dataset {d!r}")
+        corpus = train_set_cpt(spec)
+        if corpus is not None and corpus not in corpora:
+            raise ConfigError(
+                f"train_sets.{name}.cpt: unknown corpus {corpus!r} (declare it in cpt.corpora)"
+            )
     for es_name, es in config["evaluation"]["eval_sets"].items():
         if es["dataset"] not in datasets:
             raise ConfigError(
@@ -191,6 +197,16 @@ def _check_api_models(config: dict[str, Any]) -> None:
             raise ConfigError(
                 f"judge.model: {judge['model']!r} is a hosted model; the local judge needs a local one"
             )
+
+
+def train_set_datasets(spec: list[str] | dict[str, Any]) -> list[str]:
+    """The datasets of a ``train_sets`` entry (a list, or ``{datasets: [...], cpt: ...}``)."""
+    return list(spec["datasets"]) if isinstance(spec, dict) else list(spec)
+
+
+def train_set_cpt(spec: list[str] | dict[str, Any]) -> str | None:
+    """The CPT corpus a ``train_sets`` entry fine-tunes after, or None."""
+    return spec.get("cpt") if isinstance(spec, dict) else None
 
 
 def _check_semantic_metrics(config: dict[str, Any]) -> None:

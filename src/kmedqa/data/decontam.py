@@ -77,6 +77,65 @@ def _prefix_len(size: int, threshold: float) -> int:
     return size - math.ceil(threshold * size - 1e-9) + 1
 
 
+def question_shingles(item: Mapping[str, Any]) -> set[str]:
+    """Character 5-grams of the normalized question (with options): the near-duplicate test's sets."""
+    return _shingles(normalize_text(question_text(item)))
+
+
+class NearDupIndex:
+    """Exact Jaccard search (>= ``threshold``) over indexed shingle sets, by prefix filtering.
+
+    ``corpus``: the shingle sets that fix the global order (rarest shingle first, then
+    the string), so that two sets meeting the threshold share a prefix element. Sets
+    added later are searched with :meth:`matches`; every candidate's Jaccard is exact,
+    so no pair at or above the threshold is missed. Used by :func:`decontaminate`
+    (eval side indexed, training streamed) and by within-dataset near-duplicate
+    removal (:mod:`kmedqa.data.filters`: each kept item is indexed, later ones searched).
+    """
+
+    def __init__(self, corpus: Iterable[set[str]], threshold: float):
+        if not 0.0 < threshold <= 1.0:
+            raise ValueError("near_dup_threshold must be in (0, 1]")
+        self.threshold = threshold
+        self._df: dict[str, int] = defaultdict(int)
+        for s in corpus:
+            for sh in s:
+                self._df[sh] += 1
+        self._prefix: dict[str, list[int]] = defaultdict(list)
+        self._sets: dict[int, set[str]] = {}
+
+    def _order(self, sh: str) -> tuple[int, str]:
+        return (self._df.get(sh, 0), sh)
+
+    def _prefix_of(self, s: set[str]) -> list[str]:
+        return sorted(s, key=self._order)[: _prefix_len(len(s), self.threshold)]
+
+    def add(self, key: int, s: set[str]) -> None:
+        self._sets[key] = s
+        if s:
+            for sh in self._prefix_of(s):
+                self._prefix[sh].append(key)
+
+    def matches(self, s: set[str]) -> list[tuple[int, float]]:
+        """``[(key, jaccard), ...]`` of the indexed sets with Jaccard >= threshold, by key."""
+        if not s:
+            return []
+        candidates: set[int] = set()
+        for sh in self._prefix_of(s):
+            candidates.update(self._prefix.get(sh, ()))
+        out = []
+        for key in sorted(candidates):
+            other = self._sets[key]
+            lo, hi = sorted((len(other), len(s)))
+            if lo < self.threshold * hi:  # size filter: Jaccard <= lo / hi
+                continue
+            inter = len(other & s)
+            jac = inter / (len(other) + len(s) - inter)
+            if jac >= self.threshold:
+                out.append((key, jac))
+        return out
+
+
 def decontaminate(
     train_items: Iterable[Mapping[str, Any]],
     eval_items: Iterable[Mapping[str, Any]],
@@ -104,22 +163,11 @@ def decontaminate(
             n_short += 1
         for g in f_grams:
             gram_index[g].append((e, g in q_grams))
-        eval_shingles.append(_shingles(normalize_text(question_text(item))))
+        eval_shingles.append(question_shingles(item))
 
-    # global shingle order: rarest in the eval set first, then the string itself
-    df: dict[str, int] = defaultdict(int)
-    for s in eval_shingles:
-        for sh in s:
-            df[sh] += 1
-
-    def order(sh: str) -> tuple[int, str]:
-        return (df.get(sh, 0), sh)
-
-    prefix_index: dict[str, list[int]] = defaultdict(list)
-    for e, s in enumerate(eval_shingles):
-        if s:
-            for sh in sorted(s, key=order)[: _prefix_len(len(s), near_dup_threshold)]:
-                prefix_index[sh].append(e)
+    index = NearDupIndex(eval_shingles, near_dup_threshold)
+    for e, sh in enumerate(eval_shingles):
+        index.add(e, sh)
 
     # --- stream the training side --------------------------------------------
     best_gram: dict[int, tuple[int, int, str]] = {}  # eval -> (shared, train idx, example)
@@ -141,20 +189,8 @@ def decontaminate(
             if e not in best_gram or c > best_gram[e][0]:
                 best_gram[e] = (c, t, example[e])
 
-        s = _shingles(normalize_text(question_text(item)))
-        if not s:
-            continue
-        candidates: set[int] = set()
-        for sh in sorted(s, key=order)[: _prefix_len(len(s), near_dup_threshold)]:
-            candidates.update(prefix_index.get(sh, ()))
-        for e in candidates:
-            es = eval_shingles[e]
-            lo, hi = sorted((len(es), len(s)))
-            if lo < near_dup_threshold * hi:  # size filter: Jaccard <= lo / hi
-                continue
-            inter = len(es & s)
-            jac = inter / (len(es) + len(s) - inter)
-            if jac >= near_dup_threshold and (e not in best_near or jac > best_near[e][0]):
+        for e, jac in index.matches(question_shingles(item)):
+            if e not in best_near or jac > best_near[e][0]:
                 best_near[e] = (jac, t)
 
     # --- report ----------------------------------------------------------------

@@ -137,6 +137,7 @@ def _body(
         f"A LoRA adapter for `{base}`, trained and evaluated by the kmedqa workflow. "
         "The numbers below are computed by the workflow from its own outputs.",
         "",
+        *_cpt_note(model, train_summary),
         "## Training",
         "",
         "| setting | value |",
@@ -173,6 +174,20 @@ def _body(
         "",
     ]
     return "\n".join(lines)
+
+
+def _cpt_note(model: str, train_summary: dict[str, Any]) -> list[str]:
+    """A train set fine-tuned after continued pre-training: the adapter's base is the merge."""
+    cpt = train_summary.get("cpt")
+    if not cpt:
+        return []
+    return [
+        f"**Base + CPT.** This adapter was trained on `{model}` merged with a continued "
+        f"pre-training LoRA on the corpus `{cpt['corpus']}` (results/cpt/{model}/"
+        f"{cpt['corpus']}/merged), not on the base alone: load it onto that merged model "
+        "(publish the merged model or the CPT adapter beside it, or rebuild it with the workflow).",
+        "",
+    ]
 
 
 def render_card(data: dict[str, Any], body: str) -> str:

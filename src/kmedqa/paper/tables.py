@@ -157,6 +157,8 @@ def training_table(summaries: dict[str, dict[str, Any]]) -> Table:
     t = Table(
         "training", "Training hyperparameters and cost (read from each training run)", ["", *names]
     )
+    if any(s.get("stage") == "cpt" or s.get("cpt") for s in summaries.values()):
+        t.rows.append(["stage", *[_stage(s) for s in summaries.values()]])
     for key, label in HPARAMS:
         vals = [s["args"].get(key) for s in summaries.values()]
         if any(v is not None for v in vals):
@@ -189,6 +191,15 @@ def training_table(summaries: dict[str, dict[str, Any]]) -> Table:
             ]
         )
     return t
+
+
+def _stage(summary: dict[str, Any]) -> str:
+    """Continued pre-training, or fine-tuning (on base + a merged CPT adapter, or on base)."""
+    if summary.get("stage") == "cpt":
+        return f"CPT on {summary['corpus']} (causal LM, packed; documents as items)"
+    if summary.get("cpt"):
+        return f"SFT on base + CPT ({summary['cpt']['corpus']}) merged"
+    return "SFT on base"
 
 
 def describe_inference_base(base: dict[str, Any]) -> str:

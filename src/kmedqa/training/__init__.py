@@ -18,6 +18,7 @@ import os
 import platform
 import resource
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +64,17 @@ def to_prompt_completion(
     return records
 
 
-def sft_config(args: dict[str, Any], *, output_dir: str, device: str, seed: int):
-    """Build ``SFTConfig`` from ``training.args``; an unknown knob names itself."""
+def sft_config(
+    args: dict[str, Any],
+    *,
+    output_dir: str,
+    device: str,
+    seed: int,
+    overrides: dict[str, Any] | None = None,
+):
+    """Build ``SFTConfig`` from ``training.args``; an unknown knob names itself.
+
+    ``overrides`` (a stage's fixed settings, e.g. CPT's packing) win over the defaults."""
     from trl import SFTConfig
 
     kwargs = dict(args)
@@ -87,6 +97,7 @@ def sft_config(args: dict[str, Any], *, output_dir: str, device: str, seed: int)
     kwargs.setdefault("completion_only_loss", True)
     kwargs.setdefault("dataloader_num_workers", 0)
     kwargs.setdefault("include_num_input_tokens_seen", "non_padding")  # for tokens/s in the summary
+    kwargs.update(overrides or {})
     return SFTConfig(output_dir=output_dir, seed=seed, data_seed=seed, **kwargs)
 
 
@@ -197,8 +208,66 @@ def train(
     checkpoint_dir: str,
 ) -> dict[str, Any]:
     """Train one LoRA adapter and write adapter, per-step loss log and summary."""
-    import torch
     from datasets import Dataset
+
+    # department balancing (training.balance): oversampled items, or per-example loss weights
+    train_items, weights, balance = apply_balance(train_items, training.get("balance"), seed)
+
+    def datasets(tok, tkw):
+        records = to_prompt_completion(train_items, formats, tok, tkw)
+        if weights is not None:
+            for rec, w in zip(records, weights, strict=True):
+                rec[WEIGHT_COLUMN] = w
+        train_ds = Dataset.from_list(records)
+        val_ds = (
+            Dataset.from_list(to_prompt_completion(val_items, formats, tok, tkw))
+            if val_items
+            else None
+        )
+        return train_ds, val_ds
+
+    return fit(
+        model_json=model_json,
+        datasets=datasets,
+        training=training,
+        args=dict(training.get("args", {})),
+        seed=seed,
+        adapter_dir=adapter_dir,
+        loss_csv=loss_csv,
+        summary_json=summary_json,
+        checkpoint_dir=checkpoint_dir,
+        summary_extra={"n_train": len(train_items), "n_val": len(val_items)},
+        summary_after={"balance": balance} if balance else None,
+        weighted=weights is not None,
+    )
+
+
+def fit(
+    *,
+    model_json: str,
+    datasets: Callable[[Any, dict[str, Any] | None], tuple[Any, Any]],
+    training: dict[str, Any],
+    args: dict[str, Any],
+    seed: int,
+    adapter_dir: str,
+    loss_csv: str,
+    summary_json: str,
+    checkpoint_dir: str,
+    summary_extra: dict[str, Any],
+    sft_overrides: dict[str, Any] | None = None,
+    summary_after: dict[str, Any] | None = None,
+    weighted: bool = False,
+) -> dict[str, Any]:
+    """The training machinery every stage shares (SFT here, CPT in :mod:`kmedqa.training.cpt`).
+
+    Loads the model of ``model_json`` (NF4 for ``training.quantization: nf4``), wraps it
+    in ``training.lora``, trains with TRL's ``SFTTrainer`` on ``datasets(tok, template
+    kwargs) -> (train, val or None)`` with ``args`` (``training.args``-style SFTConfig
+    options; ``sft_overrides`` are set after the defaults, e.g. CPT's packing), resumes
+    from the newest complete checkpoint in ``checkpoint_dir``, and writes the adapter,
+    the loss log and the summary (``summary_extra`` adds stage-specific counts).
+    """
+    import torch
     from peft import LoraConfig, prepare_model_for_kbit_training
     from transformers import TrainerCallback, set_seed
     from trl import SFTTrainer
@@ -215,7 +284,7 @@ def train(
         )
     model = load_model(info, quantization=quant, device=device)
     tok = load_tokenizer(info)
-    args = dict(training.get("args", {}))
+    args = dict(args)
     if quant == "nf4":
         model = prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=bool(args.get("gradient_checkpointing", False))
@@ -230,18 +299,12 @@ def train(
         task_type="CAUSAL_LM",
     )
     tkw = info.get("spec", {}).get("chat_template_kwargs")
-    train_items, weights, balance = apply_balance(train_items, training.get("balance"), seed)
-    records = to_prompt_completion(train_items, formats, tok, tkw)
-    if weights is not None:
-        for rec, w in zip(records, weights, strict=True):
-            rec[WEIGHT_COLUMN] = w
-    train_ds = Dataset.from_list(records)
-    val_ds = (
-        Dataset.from_list(to_prompt_completion(val_items, formats, tok, tkw)) if val_items else None
-    )
+    train_ds, val_ds = datasets(tok, tkw)
     if val_ds is None:
         args["eval_strategy"] = "no"
-    cfg = sft_config(args, output_dir=checkpoint_dir, device=device, seed=seed)
+    cfg = sft_config(
+        args, output_dir=checkpoint_dir, device=device, seed=seed, overrides=sft_overrides
+    )
     if device == "cpu" and not score_only_label_positions_on_cpu():
         log.warning(
             "TRL internals changed: the LM head scores every position (slower, same result)"
@@ -255,7 +318,7 @@ def train(
             if row:
                 rows.append(row)
 
-    trainer_class = weighted_trainer_class() if weights is not None else SFTTrainer
+    trainer_class = weighted_trainer_class() if weighted else SFTTrainer
     trainer = trainer_class(
         model=model,
         args=cfg,
@@ -265,7 +328,7 @@ def train(
         peft_config=peft_config,
         callbacks=[LossLog()],
     )
-    if weights is not None:
+    if weighted:
         trainer.data_collator = WeightCollator(trainer.data_collator)
     params = count_parameters(trainer.model)
     resume = last_checkpoint(checkpoint_dir)
@@ -305,8 +368,7 @@ def train(
         "lora": lora,
         "args": {k: v for k, v in args.items()},
         "seed": seed,
-        "n_train": len(train_items),
-        "n_val": len(val_items),
+        **summary_extra,
         "params": params,
         "global_steps": trainer.state.global_step,
         # None when a resumed job found training already finished (no step run here)
@@ -317,9 +379,10 @@ def train(
         "memory": peak_memory(),
         "versions": _versions(),
         "threads": torch.get_num_threads(),
+        **(summary_after or {}),  # e.g. balance: counts per stratum before and after
     }
-    if balance:  # counts per stratum before and after (oversampled, or weighted)
-        summary["balance"] = balance
+    if info.get("cpt"):  # fine-tuned on base + a merged CPT adapter
+        summary["cpt"] = info["cpt"]
     if n_tokens:
         summary["tokens_seen"] = int(n_tokens)
         # this job's tokens over this job's wall time (a resumed job restores the earlier count)

@@ -1,0 +1,23 @@
+"""Continued pre-training: one causal-LM LoRA on a corpus, see kmedqa.training.cpt."""
+
+from kmedqa.training.cpt import train_cpt
+from kmedqa.workflow import run_script
+
+
+def main(smk):
+    train_cpt(
+        model_json=smk.input.model,
+        corpus=smk.params.corpus_path,
+        corpus_name=smk.wildcards.corpus,
+        corpus_spec=smk.params.corpus_spec,
+        training=smk.params.training,
+        cpt=smk.params.cpt,
+        seed=smk.params.seed,
+        adapter_dir=smk.output.adapter,
+        loss_csv=smk.output.loss,
+        summary_json=smk.output.summary,
+        checkpoint_dir=smk.params.checkpoint_dir,
+    )
+
+
+run_script(snakemake, main)  # noqa: F821
