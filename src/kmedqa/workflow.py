@@ -93,6 +93,11 @@ def check_config(config: dict[str, Any]) -> None:
                 if "training" not in config:
                     raise ConfigError(f"runs.{model}: {v!r} needs a training section")
     _check_semantic_metrics(config)
+    if config.get("training", {}).get("args"):
+        from kmedqa.training.args import check_training_args
+
+        for note in check_training_args(config["training"]["args"]):
+            print(f"kmedqa: note: {note}", file=sys.stderr)
     from kmedqa.prompts import load_tasks
 
     formats = load_tasks()["formats"]

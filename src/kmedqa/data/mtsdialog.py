@@ -72,7 +72,7 @@ SPLITS = ("train", "val", "test")
 COLUMNS = ("ID", "section_header", "section_text", "dialogue")
 
 # A line inside a cell that starts like a data row: "<ID>,<section header>,".
-_ROW_START = re.compile(r"\n([0-9A-Za-z_-]{1,20}),\"?([A-Za-z][A-Za-z/_ ]{1,19})\"?,")
+_ROW_START = re.compile(r"\n(\d{1,7}),\"?([A-Za-z][A-Za-z/_ ]{1,19})\"?,")
 
 
 def normalize_header(header: str) -> str | None:
