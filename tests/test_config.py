@@ -103,12 +103,13 @@ def test_slurm_profile_dry_runs_a_study(repo_root, tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
-    # 3 models x (icl, ft-mts) on one eval set; BERTScore/BLEURT configured in the study
+    # 3 models x (icl, ft-mts) on two eval sets (test sets 1 and 2); BERTScore/BLEURT
+    # configured in the study
     assert {k: counts.get(k) for k in ("train", "generate", "semantic_score", "score")} == {
         "train": "3",
-        "generate": "6",
-        "semantic_score": "6",
-        "score": "6",
+        "generate": "12",
+        "semantic_score": "12",
+        "score": "12",
     }, out[-3000:]
 
 
