@@ -152,15 +152,18 @@ def _load_file(path: Path, split: str, encoding: str | None = None) -> list[dict
                     file=path,
                     field=col,
                 )
+        last_line = reader.line_num  # the header's last line
         try:
             for row_no, row in enumerate(reader, 1):
                 items.append(_row_to_item(row, row_no, split, tag, path, seen))
+                last_line = reader.line_num
         except csv.Error as err:
-            after = f" (after item {items[-1]['meta']['source_id']})" if items else ""
+            after = f", after item {items[-1]['meta']['source_id']}" if items else ""
             raise InputError(
-                f"malformed CSV near line {reader.line_num}{after}: {err}; "
-                "look for an unterminated or stray quote",
+                f"malformed CSV in the record starting on line {last_line + 1}{after} ({err}); "
+                "look for an unterminated or stray quote there",
                 file=path,
+                item=f"data row {len(items) + 1}",
             ) from None
     return items
 

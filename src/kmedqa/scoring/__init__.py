@@ -162,6 +162,14 @@ def score_items(
         validate_item(item, file=file_items)
     gens = _check_generations(generations, file_gens)
     item_ids = {item["id"] for item in items}
+    if items and gens and not item_ids & set(gens):
+        where = f" of {file_items}" if file_items else ""
+        raise InputError(
+            f"no generation is for an item{where} (first generation: {next(iter(gens))}): "
+            "these generations belong to another items file",
+            file=file_gens,
+            item=items[0]["id"],
+        )
     for item in items:
         if item["id"] not in gens:
             raise InputError("no generation for this item", file=file_gens, item=item["id"])
