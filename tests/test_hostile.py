@@ -331,6 +331,16 @@ def case_compare_output_is_a_folder(t):
     return ["compare", a, a, "--metric", "m", "-o", t], [str(t), "is a folder"], None
 
 
+def case_judge_other_items_same_ids(t):
+    ts1 = mts_items(t, "ts1.jsonl", ["Seizures.", "Cough."])
+    ts2 = mts_items(t, "ts2.jsonl", ["Congestion.", "Cough."])
+    gens = gens_for(ts1, t / "ts1-gens.jsonl")
+    out = t / "judge.jsonl"
+    argv = ["judge", ts2, "--generations", f"m:base={gens}", "--backend", "none",
+            "--cache-dir", t / "cache", "-o", out, "--summary", t / "judge.json"]  # fmt: skip
+    return argv, [str(gens), "item mtsdialog-test-0", "field 'item_sha'"], out
+
+
 REFUSED = {
     name[len("case_") :]: fn for name, fn in sorted(globals().items()) if name.startswith("case_")
 }
