@@ -411,7 +411,7 @@ def test_mts_headers_normalized_as_the_scorer_does(tmp_path):
 def test_aihub_nfd_tree_from_macos(tmp_path, capsys):
     root = tmp_path / "aihub"
     nfd = lambda s: unicodedata.normalize("NFD", s)  # noqa: E731
-    src = root / nfd("01.원천데이터") / nfd("TS_내과")
+    src = root / nfd("01.원천데이터") / nfd("내과")  # no TS_ prefix: only the NFC name tells
     src.mkdir(parents=True)
     (src / "raw.json").write_text(
         json.dumps({"text": "원문"}, ensure_ascii=False), encoding="utf-8"
