@@ -8,6 +8,9 @@ rule materialize:
         f"{RESULTS}/logs/materialize/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/materialize/{{model}}.tsv"
+    # first among ready jobs: a hub id that is neither cached nor reachable stops the run
+    # before the data work
+    priority: 50
     conda:
         "../envs/torch.yaml"
     resources:

@@ -6,7 +6,7 @@ import logging
 
 from kmedqa.generation import generate
 from kmedqa.generation.backends import generate_hosted
-from kmedqa.io import write_json
+from kmedqa.io import sha256_file, write_json
 from kmedqa.items import read_items
 from kmedqa.workflow import run_script
 
@@ -49,7 +49,14 @@ def main(smk):
         )
     logging.getLogger("kmedqa").info("generation stats: %s", json.dumps(stats))
     write_json(
-        smk.output.summary, {"run": smk.params.run, "eval_set": smk.wildcards.eval_set, **stats}
+        smk.output.summary,
+        {
+            "run": smk.params.run,
+            "eval_set": smk.wildcards.eval_set,
+            "items_file": smk.input.qa,
+            "items_sha256": sha256_file(smk.input.qa),  # the items these lines answer
+            **stats,
+        },
     )
 
 

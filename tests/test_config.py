@@ -103,15 +103,15 @@ def test_slurm_profile_dry_runs_a_study(repo_root, tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
-    # 3 models x (icl, ft-mts) + Gemini 2.5 Flash icl (hosted: no materialize) on one
-    # eval set; BERTScore/BLEURT configured in the study
+    # 3 models x (icl, ft-mts) + Gemini 2.5 Flash icl (hosted: no materialize) on two eval
+    # sets (test sets 1 and 2); BERTScore/BLEURT configured in the study
     keys = ("materialize", "train", "generate", "semantic_score", "score")
     assert {k: counts.get(k) for k in keys} == {
         "materialize": "3",
         "train": "3",
-        "generate": "7",
-        "semantic_score": "7",
-        "score": "7",
+        "generate": "14",
+        "semantic_score": "14",
+        "score": "14",
     }, out[-3000:]
 
 

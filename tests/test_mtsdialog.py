@@ -80,9 +80,11 @@ def test_real_multiline_dialogues_intact():
 def test_real_single_file_needs_split_when_renamed(tmp_path):
     copy = tmp_path / "renamed.csv"
     copy.write_bytes((MTS_DIR / TEST).read_bytes())
-    with pytest.raises(InputError, match="pass split="):
+    with pytest.raises(InputError, match="pass --split .* or set datasets.<name>.split_of_file"):
         load_mtsdialog(copy)
-    assert len(load_mtsdialog(copy, split="test")) == 200
+    items = load_mtsdialog(copy, split="test")
+    assert len(items) == 200
+    assert items[0]["id"] == "mtsdialog-renamed-0"  # the file names the ids: no collision
 
 
 def _write(path: Path, rows, header=("ID", "section_header", "section_text", "dialogue")):
@@ -105,7 +107,7 @@ def test_fixture_multiline_quoted_fields(tmp_path):
         ],
     )
     items = load_mtsdialog(f, split="train")
-    assert [it["id"] for it in items] == ["mtsdialog-train-7", "mtsdialog-train-8"]
+    assert [it["id"] for it in items] == ["mtsdialog-mini-7", "mtsdialog-mini-8"]
     assert items[0]["question"] == dialogue.replace("\r\n", "\n")
     assert items[0]["question"].count("\n") == 3
     assert items[0]["answer"] == "ALLERGY#No known allergies."
@@ -113,6 +115,7 @@ def test_fixture_multiline_quoted_fields(tmp_path):
     assert items[1]["meta"] == {
         "split": "train",
         "source_file": "mini.csv",
+        "source_id": "8",
         "row": 2,
         "section_header": "fam/sochx",
         "section_text": "Smokes, 1 ppd.",

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from kmedqa.errors import InputError
-from kmedqa.io import read_jsonl
+from kmedqa.io import dumps, read_jsonl, sha256_text
 
 TASKS = ("mcq", "short", "descriptive", "section_summary")
 OPTION_LETTERS = "ABCDEFGHIJ"  # the letter of options 1..10
@@ -120,8 +120,41 @@ def validate_items(items: Iterable[dict[str, Any]], file: str | Path | None = No
         seen.add(item["id"])
 
 
-def read_items(path: str | Path) -> list[dict[str, Any]]:
+def read_items(path: str | Path, encoding: str | None = None) -> list[dict[str, Any]]:
     """Read and validate a normalized items file; duplicate ids are an error."""
-    items = read_jsonl(path)
+    items = read_jsonl(path, encoding)
     validate_items(items, file=path)
     return items
+
+
+def item_sha(item: dict[str, Any]) -> str:
+    """What ties a generation (and its scores) to its item: a hash of the item's dataset,
+    id, question, options and answer (16 hex digits). Two items files that share ids but
+    not content (MTS-Dialog test sets 1 and 2 before ids named their file) differ here."""
+    keys = ("dataset", "id", "question", "options", "answer")
+    return sha256_text(dumps({k: item.get(k) for k in keys}))[:16]
+
+
+def check_item_shas(
+    items: Iterable[dict[str, Any]],
+    rows_by_id: dict[str, dict[str, Any]],
+    *,
+    file: str | Path | None,
+    items_file: str | Path | None,
+) -> None:
+    """Refuse rows (generations, scores) made for other items: the first id whose
+    ``item_sha`` differs from its item's is named. Rows without ``item_sha`` pass."""
+    for item in items:
+        row = rows_by_id.get(item["id"])
+        if row is None or row.get("item_sha") is None:
+            continue
+        if row["item_sha"] != item_sha(item):
+            where = f" in {items_file}" if items_file else ""
+            raise InputError(
+                f"made for another item than the one with this id{where} (item_sha "
+                f"{row['item_sha']} vs {item_sha(item)}): these lines belong to another items "
+                "file; regenerate them for this one",
+                file=file,
+                item=item["id"],
+                field="item_sha",
+            )

@@ -114,6 +114,11 @@ def check_config(config: dict[str, Any], training_schema: dict[str, Any] | None 
     check_recipes(config, training_schema)  # an unknown override key names its recipe
     _check_semantic_metrics(config)
     _check_api_models(config)
+    if config.get("training", {}).get("args"):
+        from kmedqa.training.args import check_training_args
+
+        for note in check_training_args(config["training"]["args"]):
+            print(f"kmedqa: note: {note}", file=sys.stderr)
     from kmedqa.prompts import load_tasks
 
     formats = load_tasks()["formats"]

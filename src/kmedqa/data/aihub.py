@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import unicodedata
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from kmedqa.errors import InputError
+from kmedqa.io import decode_text
 from kmedqa.items import make_item
 
 DATASET = "aihub71875"
@@ -250,12 +252,11 @@ def record_to_item(raw: Any, *, file: str, source_split: str) -> dict[str, Any]:
     )
 
 
-def parse_records(data: bytes, *, file: str) -> list[Any]:
-    """The records of one label file: a record, a list of records, or ``{"data": [...]}``."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError("not UTF-8 text", file=file) from None
+def parse_records(data: bytes, *, file: str, encoding: str | None = None) -> list[Any]:
+    """The records of one label file: a record, a list of records, or ``{"data": [...]}``.
+
+    Text that is not UTF-8 (or ``encoding``) stops with a hint at its likely encoding."""
+    text = decode_text(data, file=file, encoding=encoding)
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as err:
@@ -272,10 +273,15 @@ def parse_records(data: bytes, *, file: str) -> list[Any]:
 # --------------------------------------------------------------------------- discovery
 
 
+def _nfc(name: str) -> str:
+    """Names as NFC: a tree extracted on macOS spells 원천데이터 decomposed (NFD)."""
+    return unicodedata.normalize("NFC", name)
+
+
 def _split_of(path: Path) -> str:
     """Training / Validation from folder names or TL_/VL_ prefixes in ``path``; else "unknown"."""
     for part in reversed(path.parts):
-        low = part.lower()
+        low = _nfc(part).lower()
         if low.startswith(("tl_", "tl.")) or low in ("training", "train"):
             return "Training"
         if low.startswith(("vl_", "vl.")) or low in ("validation", "val", "valid"):
@@ -285,6 +291,7 @@ def _split_of(path: Path) -> str:
 
 def _is_source_data(name: str) -> bool:
     """Raw-source parts of the download (원천데이터, TS_/VS_ zips) hold no labels."""
+    name = _nfc(name)
     return "원천" in name or name.upper().startswith(("TS_", "VS_"))
 
 
@@ -299,11 +306,11 @@ def _discover(root: Path) -> list[Path]:
     found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
-        zip_stems = {Path(f).stem for f in filenames if f.lower().endswith(".zip")}
+        zip_stems = {_nfc(Path(f).stem) for f in filenames if f.lower().endswith(".zip")}
         dirnames[:] = sorted(
             d
             for d in dirnames
-            if not d.startswith(".") and not _is_source_data(d) and d not in zip_stems
+            if not d.startswith(".") and not _is_source_data(d) and _nfc(d) not in zip_stems
         )
         for name in sorted(filenames):
             low = name.lower()
@@ -320,6 +327,7 @@ def _iter_zip(path: Path) -> Iterator[tuple[str, bytes]]:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, EOFError) as err:
         raise InputError(f"not a readable zip archive ({err})", file=path) from None
+    n_json = 0
     with zf:
         for info in sorted(zf.infolist(), key=lambda i: i.filename):
             name = info.filename
@@ -333,17 +341,24 @@ def _iter_zip(path: Path) -> Iterator[tuple[str, bytes]]:
                 raise InputError(
                     f"corrupt zip member ({err})", file=f"{path}/{_display_name(info)}"
                 ) from None
+            n_json += 1
             yield _display_name(info), data
+    if n_json == 0:  # a whole department would go missing from the study
+        raise InputError(
+            "zip holds no JSON label files (an empty or incomplete download?); "
+            "download it again, or move it out of the data folder",
+            file=path,
+        )
 
 
 def _display_name(info: zipfile.ZipInfo) -> str:
     """Member name; Korean names zipped on Windows (cp949, no UTF-8 flag) are decoded back."""
     if info.flag_bits & 0x800:
-        return info.filename
+        return _nfc(info.filename)
     try:
-        return info.filename.encode("cp437").decode("cp949")
+        return _nfc(info.filename.encode("cp437").decode("cp949"))
     except (UnicodeEncodeError, UnicodeDecodeError):
-        return info.filename
+        return _nfc(info.filename)
 
 
 def _iter_label_files(root: Path) -> Iterator[tuple[str, str, bytes, str]]:
@@ -355,12 +370,12 @@ def _iter_label_files(root: Path) -> Iterator[tuple[str, str, bytes, str]]:
             split = _split_of(path.resolve())
         if path.suffix.lower() == ".zip":
             for member, data in _iter_zip(path):
-                yield f"{path}/{member}", f"{path.name}/{member}", data, split
+                yield f"{path}/{member}", f"{_nfc(path.name)}/{member}", data, split
         else:
-            yield str(path), rel.as_posix(), path.read_bytes(), split
+            yield str(path), _nfc(rel.as_posix()), path.read_bytes(), split
 
 
-def load_aihub(root: str | Path) -> list[dict[str, Any]]:
+def load_aihub(root: str | Path, encoding: str | None = None) -> list[dict[str, Any]]:
     """Load AI Hub 71875 label data under ``root`` as normalized items sorted by id.
 
     ``root`` may be the download root, any folder inside it, a single label zip
@@ -373,7 +388,7 @@ def load_aihub(root: str | Path) -> list[dict[str, Any]]:
         raise InputError("not found", file=root)
     items: dict[str, dict[str, Any]] = {}
     for shown, source_file, data, split in _iter_label_files(root):
-        for raw in parse_records(data, file=shown):
+        for raw in parse_records(data, file=shown, encoding=encoding):
             item = record_to_item(raw, file=shown, source_split=split)
             item["meta"]["source_file"] = source_file
             if item["id"] in items:

@@ -16,8 +16,10 @@ import argparse
 import sys
 from collections import Counter
 
-from kmedqa.io import write_jsonl
+from kmedqa.io import check_output_file, write_jsonl
 from kmedqa.items import read_items
+
+ENCODING_HELP = "text encoding of the input when not UTF-8 (e.g. cp949, cp1252)"
 
 
 def _summary(items: list[dict]) -> str:
@@ -28,7 +30,8 @@ def _summary(items: list[dict]) -> str:
 def _prepare_aihub(args: argparse.Namespace) -> int:
     from kmedqa.data.aihub import load_aihub
 
-    items = load_aihub(args.root)
+    check_output_file(args.output)
+    items = load_aihub(args.root, encoding=args.encoding)
     write_jsonl(args.output, items)
     print(f"wrote {len(items)} items ({_summary(items)}) to {args.output}", file=sys.stderr)
     return 0
@@ -37,7 +40,8 @@ def _prepare_aihub(args: argparse.Namespace) -> int:
 def _prepare_kormedmcqa(args: argparse.Namespace) -> int:
     from kmedqa.data.kormedmcqa import load_kormedmcqa
 
-    items = load_kormedmcqa(args.source, exam=args.exam, split=args.split)
+    check_output_file(args.output)
+    items = load_kormedmcqa(args.source, exam=args.exam, split=args.split, encoding=args.encoding)
     write_jsonl(args.output, items)
     print(f"wrote {len(items)} {args.exam} items to {args.output}", file=sys.stderr)
     return 0
@@ -46,7 +50,8 @@ def _prepare_kormedmcqa(args: argparse.Namespace) -> int:
 def _prepare_mtsdialog(args: argparse.Namespace) -> int:
     from kmedqa.data.mtsdialog import load_mtsdialog
 
-    items = load_mtsdialog(args.path, split=args.split)
+    check_output_file(args.output)
+    items = load_mtsdialog(args.path, split=args.split, encoding=args.encoding)
     write_jsonl(args.output, items)
     print(f"wrote {len(items)} MTS-Dialog items to {args.output}", file=sys.stderr)
     return 0
@@ -55,7 +60,8 @@ def _prepare_mtsdialog(args: argparse.Namespace) -> int:
 def _prepare_instruct(args: argparse.Namespace) -> int:
     from kmedqa.data.instruct import load_instruct
 
-    items = load_instruct(args.path, args.name)
+    check_output_file(args.output)
+    items = load_instruct(args.path, args.name, encoding=args.encoding)
     write_jsonl(args.output, items)
     print(f"wrote {len(items)} items ({_summary(items)}) to {args.output}", file=sys.stderr)
     return 0
@@ -108,6 +114,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("root", help="download root, a folder inside it, a label zip or a JSON file")
     p.add_argument("-o", "--output", required=True, help="items file to write (.jsonl)")
+    p.add_argument("--encoding", help=ENCODING_HELP)
     p.set_defaults(func=_prepare_aihub)
 
     p = sources.add_parser(
@@ -119,12 +126,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--split", default=None, choices=SPLITS, help="keep only this split (default: all)"
     )
     p.add_argument("-o", "--output", required=True, help="items file to write (.jsonl)")
+    p.add_argument("--encoding", help=ENCODING_HELP)
     p.set_defaults(func=_prepare_kormedmcqa)
 
     p = sources.add_parser("mtsdialog", help="MTS-Dialog CSV file(s) (section header + summary)")
     p.add_argument("path", help="the folder with the three MTS-Dialog CSVs, or one CSV")
-    p.add_argument("--split", default=None, choices=["train", "val", "test"])
+    p.add_argument(
+        "--split",
+        default=None,
+        choices=["train", "val", "test"],
+        help="split of a single CSV whose name does not say it (test set 2, augmented sets)",
+    )
     p.add_argument("-o", "--output", required=True, help="items file to write (.jsonl)")
+    p.add_argument("--encoding", help=ENCODING_HELP)
     p.set_defaults(func=_prepare_mtsdialog)
 
     p = sources.add_parser(
@@ -133,6 +147,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("path")
     p.add_argument("--name", required=True, help="dataset name written into each item")
     p.add_argument("-o", "--output", required=True, help="items file to write (.jsonl)")
+    p.add_argument("--encoding", help=ENCODING_HELP)
     p.set_defaults(func=_prepare_instruct)
 
     p = sub.add_parser("split", help="deterministic train/val/test split with a manifest")

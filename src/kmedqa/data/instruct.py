@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from kmedqa.errors import InputError
-from kmedqa.io import sha256_text
+from kmedqa.io import read_text, sha256_text
 from kmedqa.items import make_item
 
 SHORT_ANSWER_MAX_CHARS = 50
@@ -55,13 +55,10 @@ def content_id(instruction: str, question: str, answer: str) -> str:
     return sha256_text("\x1f".join((instruction, question, answer)))[:16]
 
 
-def _records(path: Path) -> list[tuple[int, Any]]:
+def _records(path: Path, encoding: str | None = None) -> list[tuple[int, Any]]:
     if not path.is_file():
         raise InputError("file not found", file=path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise InputError(f"not UTF-8 text ({err.reason} at byte {err.start})", file=path) from None
+    text = read_text(path, encoding)
     stripped = text.lstrip()
     if not stripped:
         raise InputError("file is empty", file=path)
@@ -109,6 +106,7 @@ def load_instruct(
     *,
     task: str | None = None,
     drop_duplicates: bool = False,
+    encoding: str | None = None,
 ) -> list[dict[str, Any]]:
     """Load question / instruction / answer records as normalized items (see module doc)."""
     path = Path(path)
@@ -118,7 +116,7 @@ def load_instruct(
         raise ValueError("task must be 'short', 'descriptive' or None")
     items: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
-    for row, rec in _records(path):
+    for row, rec in _records(path, encoding):
         where = f"row {row}"
         if not isinstance(rec, dict):
             raise InputError(

@@ -11,15 +11,19 @@ pharm, dentist) and the splits train / dev / test / fewshot. Rows have
 from __future__ import annotations
 
 import csv
+import io
 import json
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from kmedqa.errors import ConfigError, InputError
-from kmedqa.io import iter_jsonl
+from kmedqa.io import iter_jsonl, read_text
 from kmedqa.items import OPTION_LETTERS, make_item
+
+log = logging.getLogger(__name__)
 
 DATASET = "kormedmcqa"
 HUB_ID = "sean0042/KorMedMCQA"
@@ -61,25 +65,24 @@ def split_from_name(path: Path) -> str | None:
 # --------------------------------------------------------------------------- readers
 
 
-def _read_rows(path: Path) -> list[dict[str, Any]]:
+def _read_rows(path: Path, encoding: str | None = None) -> list[dict[str, Any]]:
     suffix = path.suffix.lower()
     if suffix == ".csv":
+        text = read_text(path, encoding)
         try:
-            with path.open(encoding="utf-8-sig", newline="") as fh:
-                reader = csv.DictReader(fh)
+            with io.StringIO(text, newline="") as fh:
+                reader = csv.DictReader(fh, strict=True)
                 if reader.fieldnames is None:
                     raise InputError("empty CSV file (no header)", file=path)
                 return [dict(r) for r in reader]
-        except UnicodeDecodeError:
-            raise InputError("not UTF-8 text", file=path) from None
         except csv.Error as err:
             raise InputError(f"not valid CSV ({err})", file=path) from None
     if suffix == ".jsonl":
-        return list(iter_jsonl(path))
+        return list(iter_jsonl(path, encoding))
     if suffix == ".json":
         try:
-            obj = json.loads(path.read_text(encoding="utf-8-sig"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            obj = json.loads(read_text(path, encoding))
+        except json.JSONDecodeError as err:
             raise InputError(f"not valid JSON ({err})", file=path) from None
         if isinstance(obj, dict) and isinstance(obj.get("data"), list):
             obj = obj["data"]
@@ -136,7 +139,7 @@ def _hub_rows(
 
 
 def _local_rows(
-    source: Path, exam: str, split: str | None
+    source: Path, exam: str, split: str | None, encoding: str | None = None
 ) -> Iterator[tuple[str, str, int, dict[str, Any]]]:
     if not source.exists():
         raise InputError("not found", file=source)
@@ -147,7 +150,7 @@ def _local_rows(
         file_split = split_from_name(
             path.relative_to(source) if source.is_dir() else Path(path.name)
         )
-        rows = _read_rows(path)
+        rows = _read_rows(path, encoding)
         for n, row in enumerate(rows, 1):
             value = row.get("split")
             row_split = value.strip().lower() if isinstance(value, str) and value.strip() else None
@@ -253,7 +256,10 @@ def row_to_item(
 
 
 def load_kormedmcqa(
-    source: str | Path, exam: str = "doctor", split: str | None = None
+    source: str | Path,
+    exam: str = "doctor",
+    split: str | None = None,
+    encoding: str | None = None,
 ) -> list[dict[str, Any]]:
     """Load one exam of KorMedMCQA as normalized items sorted by id.
 
@@ -262,16 +268,21 @@ def load_kormedmcqa(
     keeps only that split (train, dev, test, fewshot); rows whose split cannot be
     told from the file name count as "test". A row whose id
     ``kormedmcqa-{exam}-{year}-{period}-{q_number}`` was already used gets a
-    suffix ``-2``, ``-3``, … (and ``meta.id_suffix``).
+    suffix ``-2``, ``-3``, … (and ``meta.id_suffix``), with a warning naming the file,
+    the rows and the q_number. ``encoding``: the local files' text encoding if not UTF-8.
     """
     if exam not in EXAMS:
         raise ConfigError(f"unknown KorMedMCQA exam {exam!r} (expected one of {', '.join(EXAMS)})")
     split = normalize_split(split)
     rows = (
-        _hub_rows(exam, split) if str(source) == HUB_ID else _local_rows(Path(source), exam, split)
+        _hub_rows(exam, split)
+        if str(source) == HUB_ID
+        else _local_rows(Path(source), exam, split, encoding)
     )
     items: dict[str, dict[str, Any]] = {}
     counts: dict[str, int] = {}
+    first: dict[str, int] = {}  # duplicates seen per base id (for the warnings)
+    rows_of: dict[str, int] = {}  # row of the first use of a base id
     for file, row_split, row_number, row in rows:
         if "exam" in row and isinstance(row["exam"], str) and row["exam"] and row["exam"] != exam:
             continue
@@ -281,7 +292,21 @@ def load_kormedmcqa(
         if counts[base] > 1:
             item["id"] = f"{base}-{counts[base]}"
             item["meta"]["id_suffix"] = counts[base]
+            first[base] = first.get(base, 0) + 1
+            if first[base] <= 5:
+                log.warning(
+                    "%s: row %d: field 'q_number': duplicate of %s (row %d); kept as %s",
+                    file,
+                    row_number,
+                    base,
+                    rows_of[base],
+                    item["id"],
+                )
+        else:
+            rows_of[base] = row_number
         items[item["id"]] = item
+    if sum(first.values()) > 5:
+        log.warning("%d duplicate q_numbers in all (ids suffixed -2, -3, …)", sum(first.values()))
     if not items:
         raise InputError(f"no {exam} rows" + (f" in split {split!r}" if split else ""), file=source)
     return [items[k] for k in sorted(items)]

@@ -37,24 +37,27 @@ def load_dataset_spec(
             f"datasets.{name}.path: {path} does not exist; put the dataset there "
             f"(see README, 'Running a study') or change the path in the config"
         )
+    if spec.get("split_of_file") and loader != "mtsdialog":
+        raise ConfigError(f"datasets.{name}.split_of_file: only the mtsdialog loader reads it")
+    encoding = spec.get("encoding")
     if loader == "aihub":
         from kmedqa.data.aihub import load_aihub
 
-        items = load_aihub(path)
+        items = load_aihub(path, encoding=encoding)
     elif loader == "kormedmcqa":
         from kmedqa.data.kormedmcqa import load_kormedmcqa
 
-        items = load_kormedmcqa(path, exam=spec.get("exam", "doctor"))
+        items = load_kormedmcqa(path, exam=spec.get("exam", "doctor"), encoding=encoding)
     elif loader == "mtsdialog":
         from kmedqa.data.mtsdialog import load_mtsdialog
 
-        items = load_mtsdialog(path)
+        items = load_mtsdialog(path, split=spec.get("split_of_file"), encoding=encoding)
     elif loader == "instruct":
         from kmedqa.data.instruct import load_instruct
 
-        items = load_instruct(path, name)
+        items = load_instruct(path, name, encoding=encoding)
     elif loader == "items":
-        items = read_items(path)
+        items = read_items(path, encoding=encoding)
     elif loader == "merge":
         from kmedqa.data.merge import merge_sources
 

@@ -20,7 +20,7 @@ from kmedqa.data.instruct import load_instruct
 from kmedqa.data.merge import merge_sources
 from kmedqa.data.mtsdialog import load_mtsdialog
 from kmedqa.errors import InputError
-from kmedqa.io import atomic_write_text, sha256_file, write_json, write_jsonl
+from kmedqa.io import atomic_write_text, check_output_file, sha256_file, write_json, write_jsonl
 from kmedqa.items import read_items
 
 __all__ = ["load_instruct", "load_mtsdialog", "parse_named", "register"]
@@ -41,6 +41,7 @@ def parse_named(specs: list[str], option: str) -> list[tuple[str, Path]]:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
+    check_output_file(args.output)
     named = parse_named(args.sources, "merge")
     sources = [(name, read_items(path)) for name, path in named]
     items, report = merge_sources(sources)
@@ -55,6 +56,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 
 def cmd_decontam(args: argparse.Namespace) -> int:
+    check_output_file(args.output)
     trains = parse_named(args.train, "--train")
     evals = parse_named(args.eval, "--eval")
     eval_items = {name: read_items(p) for name, p in evals}

@@ -12,9 +12,7 @@ plan is the same, the final file equals an uninterrupted run's.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,15 @@ from tqdm import tqdm
 
 from kmedqa.errors import ConfigError
 from kmedqa.generation.settings import check_quantization, hit_budget
-from kmedqa.io import dumps, sha256_text, sha256_tree, write_jsonl
+from kmedqa.io import (
+    append_jsonl,
+    dumps,
+    read_jsonl_tail_tolerant,
+    sha256_text,
+    sha256_tree,
+    write_jsonl,
+)
+from kmedqa.items import item_sha
 from kmedqa.prompts import (
     build_messages,
     format_name,
@@ -210,15 +216,11 @@ def _key(row: dict[str, Any]) -> tuple[str, str, int | None]:
 
 
 def load_cache(path: Path) -> dict[tuple[str, str, int | None], dict[str, Any]]:
+    """Cached rows by key; a torn last line (a kill mid-write) is dropped with a warning
+    and recomputed (:func:`kmedqa.io.read_jsonl_tail_tolerant`)."""
     done: dict[tuple[str, str, int | None], dict[str, Any]] = {}
-    if not path.exists():
-        return done
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:  # a line cut by a kill: ignore it, it is recomputed
-                continue
+    for row in read_jsonl_tail_tolerant(path):
+        if isinstance(row.get("id"), str) and isinstance(row.get("prompt_sha"), str):
             done[_key(row)] = row
     return done
 
@@ -349,46 +351,42 @@ def generate(
             desc=f"{run} on {eval_set}",
             disable=not progress,
         )
-        with cache_path.open("a", encoding="utf-8") as cache_fh:
-            for batch in todo:
-                lines = []
-                for i, (text, n_new) in zip(
-                    batch,
-                    runner(
-                        [enc[i] for i in batch],
-                        [prompts[i]["max_new_tokens"] for i in batch],
-                        [prompts[i]["stop"] for i in batch],
-                    ),
-                    strict=True,
-                ):
-                    cut = cut_at_stop(text, prompts[i]["stop"])
-                    budget = prompts[i]["max_new_tokens"]
-                    row = {
-                        "id": prompts[i]["id"],
-                        "prompt_sha": prompts[i]["prompt_sha"],
-                        "output": cut.strip(),
-                        "n_new_tokens": n_new,
-                        "max_new_tokens": budget,
-                        "hit_budget": hit_budget(n_new, budget, len(cut) < len(text)),
-                    }
-                    done[_key(row)] = row
-                    lines.append(dumps(row) + "\n")
-                    stats["new_tokens"] += n_new
-                cache_fh.write(
-                    "".join(lines)
-                )  # the whole batch, then fsync: resumable at batch grain
-                cache_fh.flush()
-                os.fsync(cache_fh.fileno())
-                stats["n_generated"] += len(batch)
-                bar.update(len(batch))
+        for batch in todo:
+            lines = []
+            for i, (text, n_new) in zip(
+                batch,
+                runner(
+                    [enc[i] for i in batch],
+                    [prompts[i]["max_new_tokens"] for i in batch],
+                    [prompts[i]["stop"] for i in batch],
+                ),
+                strict=True,
+            ):
+                cut = cut_at_stop(text, prompts[i]["stop"])
+                budget = prompts[i]["max_new_tokens"]
+                row = {
+                    "id": prompts[i]["id"],
+                    "prompt_sha": prompts[i]["prompt_sha"],
+                    "output": cut.strip(),
+                    "n_new_tokens": n_new,
+                    "max_new_tokens": budget,
+                    "hit_budget": hit_budget(n_new, budget, len(cut) < len(text)),
+                }
+                done[_key(row)] = row
+                lines.append(row)
+                stats["new_tokens"] += n_new
+            append_jsonl(cache_path, lines)  # the whole batch, fsync'ed: batch grain
+            stats["n_generated"] += len(batch)
+            bar.update(len(batch))
         bar.close()
     stats["wall_time_s"] = time.time() - t0
     rows = []
-    for p in prompts:
+    for p, item in zip(prompts, items, strict=True):
         cached = done[_key(p)]
         rows.append(
             {
                 "id": p["id"],
+                "item_sha": item_sha(item),  # ties the line to its item (checked by score)
                 "run": run,
                 "eval_set": eval_set,
                 "format": p["format"],

@@ -44,7 +44,7 @@ class JudgeCache:
             return None
         try:
             entry = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as err:  # never half-written; treat as absent
+        except (OSError, ValueError) as err:  # JSON or UTF-8 damage: treat as absent, re-ask
             log.warning("judge cache: ignoring unreadable entry %s (%s)", p.name, err)
             return None
         if not isinstance(entry, dict) or entry.get("key") != key:

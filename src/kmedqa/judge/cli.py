@@ -22,8 +22,8 @@ from typing import Any
 import yaml
 
 from kmedqa.errors import ConfigError, InputError
-from kmedqa.io import atomic_write_text, read_json, read_jsonl
-from kmedqa.items import read_items
+from kmedqa.io import atomic_write_text, check_output_file, read_json, read_jsonl
+from kmedqa.items import check_item_shas, read_items
 
 DEFAULT_CACHE = "results/cache/judge"
 
@@ -86,8 +86,13 @@ def cmd_judge(args: argparse.Namespace) -> int:
     if not args.config and not args.backend:
         raise ConfigError("give --config judge.yaml or --backend anthropic|local|none")
     cfg = _load_config(args)
+    check_output_file(args.output)
     items = read_items(args.items)
     gens = _parse_generations(args.generations)
+    for spec, lines in zip(args.generations, gens.values(), strict=True):
+        check_item_shas(
+            items, {g["id"]: g for g in lines}, file=spec.partition("=")[2], items_file=args.items
+        )
     logger = logging.getLogger("kmedqa")
     handler = None
     if args.log:

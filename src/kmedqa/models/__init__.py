@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import time
 from importlib.resources import files
 from pathlib import Path
@@ -52,8 +53,57 @@ def _torch_dtype(name: str | None):
         raise ConfigError(f"unknown dtype {name!r} (float32, bfloat16, float16 or auto)") from None
 
 
-def materialize(name: str, spec: dict[str, Any], outdir: str | Path) -> dict[str, Any]:
-    """Make ``spec`` loadable with ``from_pretrained`` and write ``outdir/model.json``."""
+def check_hub_model(name: str, repo_id: str, revision: str | None = None) -> str:
+    """Stop early, in one line, when a hub model can be neither loaded from the local
+    cache nor reached; returns ``"cached"`` or ``"hub"``.
+
+    Cached: its ``config.json`` is in the huggingface_hub cache. Otherwise, offline
+    (``HF_HUB_OFFLINE``) is an error; online, the hub's metadata must answer (a missing,
+    gated or private repository, or an unknown revision, is named)."""
+    import huggingface_hub
+    from huggingface_hub import constants, errors
+
+    key = f"models.{name}.id"
+    cached = huggingface_hub.try_to_load_from_cache(
+        repo_id, "config.json", revision=revision, cache_dir=constants.HF_HUB_CACHE
+    )
+    if isinstance(cached, str):
+        return "cached"
+    at = f"@{revision}" if revision else ""
+    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true"):
+        raise ConfigError(
+            f"{key}: model {repo_id}{at} is neither cached ({constants.HF_HUB_CACHE}) nor "
+            "reachable (HF_HUB_OFFLINE is set); download it first "
+            f"(hf download {repo_id}) or fix the id"
+        )
+    try:
+        huggingface_hub.HfApi().model_info(repo_id, revision=revision, timeout=20)
+    except errors.GatedRepoError:
+        raise ConfigError(
+            f"{key}: model {repo_id} is gated: accept its licence at "
+            f"https://huggingface.co/{repo_id} and log in (hf auth login)"
+        ) from None
+    except errors.RevisionNotFoundError:
+        raise ConfigError(f"models.{name}.revision: {revision!r} not found in {repo_id}") from None
+    except errors.RepositoryNotFoundError:
+        raise ConfigError(
+            f"{key}: model {repo_id} is not on the hub (or is private: log in with hf auth login)"
+        ) from None
+    except Exception as err:  # network: DNS, proxy, timeout; huggingface_hub raises many types
+        raise ConfigError(
+            f"{key}: model {repo_id}{at} is neither cached ({constants.HF_HUB_CACHE}) nor "
+            f"reachable ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
+        ) from None
+    return "hub"
+
+
+def materialize(
+    name: str, spec: dict[str, Any], outdir: str | Path, *, check_hub: bool = True
+) -> dict[str, Any]:
+    """Make ``spec`` loadable with ``from_pretrained`` and write ``outdir/model.json``.
+
+    ``check_hub``: a hub model must be cached or reachable (:func:`check_hub_model`), so
+    that a wrong id stops here and not in ``generate`` after the data work."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     source = spec["source"]
@@ -65,6 +115,8 @@ def materialize(name: str, spec: dict[str, Any], outdir: str | Path) -> dict[str
         "dtype": spec.get("dtype", "auto"),
     }
     if source == "hub":
+        if check_hub:
+            info["hub_check"] = check_hub_model(name, spec["id"], spec.get("revision"))
         info["path"] = spec["id"]
         info["revision"] = spec.get("revision")
     elif source == "local":

@@ -48,8 +48,8 @@ from pathlib import Path
 from typing import Any
 
 from kmedqa.errors import ConfigError, InputError
-from kmedqa.io import read_jsonl, write_json, write_jsonl
-from kmedqa.items import read_items, validate_item
+from kmedqa.io import check_output_file, read_jsonl, write_json, write_jsonl
+from kmedqa.items import check_item_shas, item_sha, read_items, validate_item
 from kmedqa.metrics.lang import lang_ratios
 from kmedqa.metrics.mcq import ANSWER_FORMATS, extract_choice
 from kmedqa.metrics.rouge import ROUGE_COLUMNS, rouge_scores_many
@@ -71,6 +71,7 @@ from kmedqa.scoring.formats import resolve_format
 SUMMARY_ROUGE_COLUMNS = tuple(f"summary_{c}" for c in ROUGE_COLUMNS)
 LABEL_COLUMNS = (
     "id",
+    "item_sha",
     "run",
     "eval_set",
     "dataset",
@@ -182,6 +183,14 @@ def score_items(
         validate_item(item, file=file_items)
     gens = _check_generations(generations, file_gens)
     item_ids = {item["id"] for item in items}
+    if items and gens and not item_ids & set(gens):
+        where = f" of {file_items}" if file_items else ""
+        raise InputError(
+            f"no generation is for an item{where} (first generation: {next(iter(gens))}): "
+            "these generations belong to another items file",
+            file=file_gens,
+            item=items[0]["id"],
+        )
     for item in items:
         if item["id"] not in gens:
             raise InputError("no generation for this item", file=file_gens, item=item["id"])
@@ -191,6 +200,7 @@ def score_items(
             raise InputError(
                 f"generation for an item not in the items file{where}", file=file_gens, item=gid
             )
+    check_item_shas(items, gens, file=file_gens, items_file=file_items)
 
     rows: list[dict[str, Any]] = []
     pairs: list[tuple[str, str]] = []  # (reference, prediction) for ROUGE, in one batch
@@ -216,6 +226,7 @@ def score_items(
         row: dict[str, Any] = dict.fromkeys(ROW_COLUMNS)
         row.update(
             id=iid,
+            item_sha=item_sha(item),
             run=gen["run"],
             eval_set=eval_set if eval_set is not None else gen.get("eval_set"),
             dataset=item["dataset"],
@@ -389,8 +400,11 @@ def _format_counts(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
 
 
 def _cmd_score(args) -> int:
-    items = read_items(args.items)
-    gens = read_jsonl(args.generations)
+    check_output_file(args.output)
+    if args.summary:
+        check_output_file(args.summary, "--summary")
+    items = read_items(args.items, encoding=args.encoding)
+    gens = read_jsonl(args.generations, encoding=args.encoding)
     rows = score_items(
         items,
         gens,
@@ -430,6 +444,7 @@ def register(subparsers) -> None:
     p.add_argument("generations", help="generation lines (JSON lines): id, run, output, …")
     p.add_argument("-o", "--output", required=True, help="per-item scores (JSON lines)")
     p.add_argument("--summary", help="write grouped means here (JSON)")
+    p.add_argument("--encoding", help="text encoding of both inputs when not UTF-8")
     p.add_argument("--eval-set", help="eval set name written into every row")
     p.add_argument(
         "--format",

@@ -16,8 +16,10 @@ from kmedqa.stats.paired import compare_paired
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from kmedqa.io import read_jsonl, write_json
+    from kmedqa.io import check_output_file, read_jsonl, write_json
 
+    if args.output:
+        check_output_file(args.output)
     result = compare_paired(
         read_jsonl(args.a),
         read_jsonl(args.b),

@@ -405,6 +405,16 @@ def compare_paired(
         if key not in ia:
             raise InputError(f"id is missing from {fa}", file=fb, item=key, field="id")
     keys = sorted(ia, key=lambda k: (str(k), type(k).__name__))
+    for key in keys:  # the same id must be the same item in both (scores carry item_sha)
+        sa, sb = ia[key].get("item_sha"), ib[key].get("item_sha")
+        if sa is not None and sb is not None and sa != sb:
+            raise InputError(
+                f"scored on another item than the one with this id in {fa} (item_sha {sb} vs "
+                f"{sa}): the two files come from different items files",
+                file=fb,
+                item=key,
+                field="item_sha",
+            )
     va: list[float] = []
     vb: list[float] = []
     excluded = 0

@@ -31,6 +31,7 @@ from kmedqa.generation.backends.base import (
     make_backend,
 )
 from kmedqa.io import dumps, sha256_text, write_jsonl
+from kmedqa.items import item_sha
 from kmedqa.judge.cache import JudgeCache as ContentCache  # the same atomic one-file-per-key store
 from kmedqa.prompts import build_messages, format_name, get_format, max_new_tokens, pick_shots
 from kmedqa.prompts import prompt_sha as _prompt_sha
@@ -128,6 +129,7 @@ def generate_hosted(
         prompts.append(
             {
                 "id": item["id"],
+                "item_sha": item_sha(item),  # ties the line to its item (checked by score)
                 "format": fmt_name,
                 "messages": messages,
                 "prompt_sha": _prompt_sha(dumps(messages)),
@@ -214,6 +216,7 @@ def generate_hosted(
         rows.append(
             {
                 "id": p["id"],
+                "item_sha": p["item_sha"],
                 "run": run,
                 "eval_set": eval_set,
                 "format": p["format"],
