@@ -82,26 +82,26 @@ H200 = {"hbm_bytes_per_s": 4.8e12, "bf16_flops": 989e12}  # NVIDIA H200 SXM data
 
 
 def prerequisites(dry: bool, dag: str = "gpu") -> list[str]:
-    """What is missing, in one line each (empty: ready)."""
-    missing = [
-        f"python package {m!r}"
-        for m in ("torch", "transformers", "peft", "trl", "accelerate", "datasets")
-        if importlib.util.find_spec(m) is None
-    ]
+    """Everything that is missing, in one line each (empty: ready). Checked before anything
+    runs, so that a device call without a package or a GPU ends in seconds."""
+    needed = ["torch", "transformers", "peft", "trl", "accelerate", "datasets"]
+    if not dry:
+        needed.append("bitsandbytes")
+    missing = [f"python package {m!r}" for m in needed if importlib.util.find_spec(m) is None]
     if dag != "none":
         missing += [m for m in demo_dag.missing_modules(dag, dry) if m not in missing]
-    if dry or missing:
+    if missing:
+        missing[-1] += " (carry wheels: benchmarks/README.md, 'GPU suite')"
+    if dry or importlib.util.find_spec("torch") is None:
         return missing
     import torch
 
     if not torch.cuda.is_available():
-        return ["a CUDA GPU (torch.cuda.is_available() is False)"]
-    if importlib.util.find_spec("bitsandbytes") is None:
-        return ["python package 'bitsandbytes' (carry it as a wheel: benchmarks/README.md)"]
+        return ["a CUDA GPU (torch.cuda.is_available() is False)"] + missing
     free, _ = torch.cuda.mem_get_info()
     if free < 40 * 2**30:
-        return [f"40 GiB of free GPU memory (free: {free / 2**30:.1f} GiB)"]
-    return []
+        missing.append(f"40 GiB of free GPU memory (free: {free / 2**30:.1f} GiB)")
+    return missing
 
 
 def build_model(out: Path, shape: dict, dtype: str) -> Path:
