@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import importlib.util
-import json
 import subprocess
 import sys
 import time
@@ -36,7 +35,7 @@ TINY_ARCH = {  # --dry: the same model type, tiny (seconds on a CPU)
     "num_key_value_heads": 1,
     "head_dim": 16,
     "sliding_window": 512,
-    "layer_types": ["sliding_attention", "full_attention"],  # --config merges into the YAML's
+    "layer_types": ["sliding_attention", "full_attention"],  # merged into the YAML's
 }
 
 
@@ -60,7 +59,7 @@ def targets(config: dict, which: str) -> list[str]:
     ]
 
 
-def snakemake_cmd(workdir: Path, extra: list[str]) -> list[str]:
+def snakemake_cmd(workdir: Path, extra: list[str], configs: list[Path] = ()) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -69,6 +68,7 @@ def snakemake_cmd(workdir: Path, extra: list[str]) -> list[str]:
         str(ROOT / "Snakefile"),
         "--configfile",
         str(GPU_CONFIG),
+        *map(str, configs),  # merged over it, in order
         "--directory",
         str(workdir),
         "--cores",
@@ -127,19 +127,19 @@ def run_dag(workdir: Path, *, dry: bool, target: str = "gpu", timeout_s: int = 4
     workdir.mkdir(parents=True, exist_ok=True)
     config = yaml.safe_load(GPU_CONFIG.read_text(encoding="utf-8"))
     res: dict = {"config": str(GPU_CONFIG.relative_to(ROOT)), "target": target, "dry": dry}
-    steps = [("plan", ["-n", *targets(config, target)])]
+    steps = [("plan", ["-n", *targets(config, target)], [])]
     if dry:  # one real job, tiny and on the CPU: the random model behind the GPU config
-        spec = dict(config["models"]["gemma3-270m"], architecture=TINY_ARCH, dtype="float32")
-        override = json.dumps({"gemma3-270m": spec})
-        job = "results/models/gemma3-270m/model.json"
-        steps.append(("run", [job, "--config", f"models={override}"]))  # --config takes the rest
+        tiny = workdir / "tiny_model.yaml"
+        spec = {"architecture": TINY_ARCH, "dtype": "float32"}
+        tiny.write_text(yaml.safe_dump({"models": {"gemma3-270m": spec}}), encoding="utf-8")
+        steps.append(("run", ["results/models/gemma3-270m/model.json"], [tiny]))
     else:
-        steps.append(("run", targets(config, target)))
-    for name, extra in steps:
+        steps.append(("run", targets(config, target), []))
+    for name, extra, configs in steps:
         t0 = time.perf_counter()
         try:
             proc = subprocess.run(
-                snakemake_cmd(workdir, extra),
+                snakemake_cmd(workdir, extra, configs),
                 capture_output=True,
                 text=True,
                 timeout=timeout_s,

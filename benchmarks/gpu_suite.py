@@ -315,7 +315,12 @@ def main(argv: list[str] | None = None) -> int:
         help="part 1, the demo DAG on CUDA: up to the generations (gpu), the whole DAG (all: "
         "scoring and paper need more packages), or not at all (none)",
     )
+    ap.add_argument(
+        "--only-dag", action="store_true", help="part 1 alone (the 7B parts in another call)"
+    )
     a = ap.parse_args(argv)
+    if a.only_dag and a.dag == "none":
+        ap.error("--only-dag with --dag none runs nothing")
     missing = prerequisites(a.dry, a.dag)
     if missing:
         print("gpu_suite: missing " + "; ".join(missing), file=sys.stderr)
@@ -330,6 +335,12 @@ def main(argv: list[str] | None = None) -> int:
     if a.dag != "none":
         dag = demo_dag.run_dag(work / "demo_dag", dry=a.dry, target=a.dag)
         print("\n".join(demo_dag.markdown(dag)), flush=True)
+        if a.only_dag:
+            (a.out / "gpu_suite_dag.json").write_text(json.dumps(dag, indent=2), encoding="utf-8")
+            (a.out / "gpu_suite_dag.md").write_text(
+                "\n".join(demo_dag.markdown(dag)) + "\n", encoding="utf-8"
+            )
+            return 0 if "error" not in dag else 1
     t_build = time.perf_counter()
     mj = build_model(work / "model", TINY if a.dry else QWEN7B, "float32" if a.dry else "bfloat16")
     res = {

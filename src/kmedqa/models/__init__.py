@@ -19,8 +19,10 @@ rule reads through :func:`load_model_and_tokenizer`.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
+import os
 import time
 from importlib.resources import files
 from pathlib import Path
@@ -97,6 +99,34 @@ def materialize(name: str, spec: dict[str, Any], outdir: str | Path) -> dict[str
     return info
 
 
+@contextlib.contextmanager
+def _gguf_parsed_once():
+    """Within the block, gguf-py parses each GGUF file once, however often it is opened.
+
+    transformers opens a GGUF with ``gguf.GGUFReader`` once for the tokenizer's config, once
+    for the model's config and once for the weights; each parse of Gemma 3's 262,144-token
+    vocabulary costs about 13 s of CPU on the demo machine, most of ``materialize``. The
+    reader only memory-maps and indexes the file (nothing mutates it), so one reader per
+    path serves all three reads with the same bytes.
+    """
+    import gguf
+
+    original = gguf.GGUFReader
+    readers: dict[tuple[str, str], Any] = {}
+
+    def reader(path, mode="r"):
+        key = (os.path.realpath(path), mode)
+        if key not in readers:
+            readers[key] = original(path, mode)
+        return readers[key]
+
+    gguf.GGUFReader = reader
+    try:
+        yield readers
+    finally:
+        gguf.GGUFReader = original
+
+
 def _gguf_package_to_dir(
     package: str, hf_dir: Path, chat_template: str | None, dtype: str | None
 ) -> None:
@@ -113,10 +143,11 @@ def _gguf_package_to_dir(
     gguf_dir = hf_dir.parent / "gguf"
     gguf_path = pkg.assemble(gguf_dir / pkg.MODEL_NAME)  # checks the sha256
     log.info("assembled %s in %.1fs", gguf_path, time.time() - t0)
-    tok = AutoTokenizer.from_pretrained(str(gguf_dir), gguf_file=gguf_path.name)
-    model = AutoModelForCausalLM.from_pretrained(
-        str(gguf_dir), gguf_file=gguf_path.name, dtype=_torch_dtype(dtype or "float32")
-    )
+    with _gguf_parsed_once():
+        tok = AutoTokenizer.from_pretrained(str(gguf_dir), gguf_file=gguf_path.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(gguf_dir), gguf_file=gguf_path.name, dtype=_torch_dtype(dtype or "float32")
+        )
     # The weights are de-quantized on load; drop the GGUF quantizer so the model saves
     # as an ordinary checkpoint.
     model.hf_quantizer = None
