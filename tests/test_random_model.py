@@ -69,3 +69,27 @@ def test_architecture_without_vocab_size_is_refused(tmp_path):
     del bad["architecture"]["vocab_size"]
     with pytest.raises(ConfigError, match="architecture.model_type and architecture.vocab_size"):
         materialize("g", bad, tmp_path)
+
+
+def test_a_gguf_is_parsed_once_inside_materialize(tmp_path):
+    import gguf
+    import numpy as np
+
+    from kmedqa.models import _gguf_parsed_once
+
+    path = tmp_path / "t.gguf"
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_array("tokenizer.ggml.tokens", ["<pad>", "a", "b"])
+    w.add_tensor("x", np.arange(6, dtype=np.float32).reshape(2, 3))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    original = gguf.GGUFReader
+    with _gguf_parsed_once() as readers:
+        first = gguf.GGUFReader(str(path))
+        again = gguf.GGUFReader(str(tmp_path / "." / "t.gguf"))  # same file, another spelling
+        assert again is first and len(readers) == 1
+        assert [t.name for t in first.tensors] == ["x"]
+    assert gguf.GGUFReader is original  # restored after the block
+    assert gguf.GGUFReader(str(path)) is not first
