@@ -7,25 +7,34 @@ Hub weights cannot be fetched (here or on a lent GPU machine), but a model built
 published ``config.json`` with random weights has the real shapes and so the real cost per
 token. The suite
 
-1. checks its prerequisites first (CUDA, bitsandbytes, trl, peft, free GPU memory) and stops
-   in seconds with one line naming what is missing, so no device time is wasted;
-2. builds Qwen2.5-7B-Instruct's architecture (hidden 3584, 28 layers, 28 query / 4 KV heads,
+1. checks its prerequisites first (CUDA, bitsandbytes, trl, peft, snakemake and what the
+   DAG's jobs import, free GPU memory) and stops in seconds with one line naming what is
+   missing, so no device time is wasted;
+2. runs the demo's DAG on CUDA with QLoRA as study 001 runs it (``experiments/demo_gpu.yaml``:
+   NF4, double quant, bf16 compute, paged AdamW 8-bit, gradient checkpointing; Gemma 3 270M's
+   architecture with random weights built on the device, since the GGUF cannot be carried)
+   through Snakemake, and reads each job's time from its benchmark file
+   (:mod:`benchmarks.demo_dag`; ``--dag all`` runs scoring and the paper too, ``--dag none``
+   skips it);
+3. builds Qwen2.5-7B-Instruct's architecture (hidden 3584, 28 layers, 28 query / 4 KV heads,
    intermediate 18944, vocab 152,064) with random bf16 weights and saves it;
-3. trains it with :func:`kmedqa.training.train` as ``experiments/essential_medical.yaml`` does
+4. trains it with :func:`kmedqa.training.train` as ``experiments/essential_medical.yaml`` does
    (NF4 + double quant + bf16 compute, LoRA r16 α32 on the seven projections, batch 2 ×
    accumulation 8, length 1,024 — every example padded/filled to 1,024 tokens —, paged AdamW
    8-bit, gradient checkpointing) for a few optimizer steps → seconds per step, peak memory,
    and the projected time of the study's 3 epochs on 13,824 items;
-4. generates with kmedqa's engine (:func:`kmedqa.generation.generate`) at batch 1 / 32 / 128,
+5. generates with kmedqa's engine (:func:`kmedqa.generation.generate`) at batch 1 / 32 / 128,
    every row forced to the same number of new tokens (random weights stop at random, so stop
    ids are switched off), with the unmerged and the merged adapter → tokens/s and the projected
    wall time of all test sets (AI Hub 1,728 + KorMedMCQA 3,009 items) × base + fine-tuned;
-5. puts each figure beside its physical bound: decode vs HBM bandwidth ÷ bytes read per step,
+6. puts each figure beside its physical bound: decode vs HBM bandwidth ÷ bytes read per step,
    training vs peak bf16 FLOP/s (6 × parameters × tokens, + 2 × for recomputation).
 
 Results go to ``OUT/gpu_suite.json`` and ``OUT/gpu_suite.md``. ``--dry`` runs the same code
 on the CPU with tiny shapes, no quantization and two steps, so that the suite cannot rot (CI
-runs it in tests/test_gpu_suite.py); its numbers mean nothing.
+runs it in tests/test_gpu_suite.py): the DAG is resolved with ``snakemake -n`` on the GPU
+config and its ``materialize`` job runs for real with a tiny architecture. Its numbers mean
+nothing.
 """
 
 from __future__ import annotations
@@ -40,6 +49,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import demo_dag  # noqa: E402
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 QWEN7B = dict(  # Qwen/Qwen2.5-7B-Instruct config.json
@@ -69,25 +81,27 @@ TEST_ITEMS = {"aihub-test": 1728, "kormedmcqa-test": 3009}  # × base + fine-tun
 H200 = {"hbm_bytes_per_s": 4.8e12, "bf16_flops": 989e12}  # NVIDIA H200 SXM datasheet (dense)
 
 
-def prerequisites(dry: bool) -> list[str]:
-    """What is missing, in one line each (empty: ready)."""
-    missing = [
-        f"python package {m!r}"
-        for m in ("torch", "transformers", "peft", "trl", "accelerate", "datasets")
-        if importlib.util.find_spec(m) is None
-    ]
-    if dry or missing:
+def prerequisites(dry: bool, dag: str = "gpu") -> list[str]:
+    """Everything that is missing, in one line each (empty: ready). Checked before anything
+    runs, so that a device call without a package or a GPU ends in seconds."""
+    needed = ["torch", "transformers", "peft", "trl", "accelerate", "datasets"]
+    if not dry:
+        needed.append("bitsandbytes")
+    missing = [f"python package {m!r}" for m in needed if importlib.util.find_spec(m) is None]
+    if dag != "none":
+        missing += [m for m in demo_dag.missing_modules(dag, dry) if m not in missing]
+    if missing:
+        missing[-1] += " (carry wheels: benchmarks/README.md, 'GPU suite')"
+    if dry or importlib.util.find_spec("torch") is None:
         return missing
     import torch
 
     if not torch.cuda.is_available():
-        return ["a CUDA GPU (torch.cuda.is_available() is False)"]
-    if importlib.util.find_spec("bitsandbytes") is None:
-        return ["python package 'bitsandbytes' (carry it as a wheel: benchmarks/README.md)"]
+        return ["a CUDA GPU (torch.cuda.is_available() is False)"] + missing
     free, _ = torch.cuda.mem_get_info()
     if free < 40 * 2**30:
-        return [f"40 GiB of free GPU memory (free: {free / 2**30:.1f} GiB)"]
-    return []
+        missing.append(f"40 GiB of free GPU memory (free: {free / 2**30:.1f} GiB)")
+    return missing
 
 
 def build_model(out: Path, shape: dict, dtype: str) -> Path:
@@ -257,6 +271,10 @@ def markdown(res: dict) -> str:
     lines = [
         f"# GPU suite ({'dry run on CPU: numbers mean nothing' if res['dry'] else res['device']})",
         "",
+    ]
+    if res.get("demo_dag"):
+        lines += demo_dag.markdown(res["demo_dag"]) + [""]
+    lines += [
         "| training (Qwen2.5-7B shapes, QLoRA as study 001) | value |",
         "| --- | ---: |",
         f"| s per optimizer step (2 × 8 × 1,024 tokens) | {t['s_per_optimizer_step']:.2f} |",
@@ -290,8 +308,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dry", action="store_true", help="tiny shapes on the CPU (CI)")
     ap.add_argument("--steps", type=int, default=None, help="optimizer steps (default 4; dry 2)")
     ap.add_argument("--new-tokens", type=int, default=None, help="forced (default 128; dry 4)")
+    ap.add_argument(
+        "--dag",
+        choices=("gpu", "all", "none"),
+        default="gpu",
+        help="part 1, the demo DAG on CUDA: up to the generations (gpu), the whole DAG (all: "
+        "scoring and paper need more packages), or not at all (none)",
+    )
+    ap.add_argument(
+        "--only-dag", action="store_true", help="part 1 alone (the 7B parts in another call)"
+    )
     a = ap.parse_args(argv)
-    missing = prerequisites(a.dry)
+    if a.only_dag and a.dag == "none":
+        ap.error("--only-dag with --dag none runs nothing")
+    missing = prerequisites(a.dry, a.dag)
     if missing:
         print("gpu_suite: missing " + "; ".join(missing), file=sys.stderr)
         return 2
@@ -301,13 +331,25 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     a.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    dag = None
+    if a.dag != "none":
+        dag = demo_dag.run_dag(work / "demo_dag", dry=a.dry, target=a.dag)
+        print("\n".join(demo_dag.markdown(dag)), flush=True)
+        if a.only_dag:
+            (a.out / "gpu_suite_dag.json").write_text(json.dumps(dag, indent=2), encoding="utf-8")
+            (a.out / "gpu_suite_dag.md").write_text(
+                "\n".join(demo_dag.markdown(dag)) + "\n", encoding="utf-8"
+            )
+            return 0 if "error" not in dag else 1
+    t_build = time.perf_counter()
     mj = build_model(work / "model", TINY if a.dry else QWEN7B, "float32" if a.dry else "bfloat16")
     res = {
         "dry": a.dry,
         "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
         "shape": TINY if a.dry else QWEN7B,
         "n_params": json.loads(mj.read_text())["n_params"],
-        "build_s": time.perf_counter() - t0,
+        "demo_dag": dag,
+        "build_s": time.perf_counter() - t_build,
     }
     res["training"] = bench_training(mj, work / "train", a.dry, a.steps or (2 if a.dry else 4))
     new_tokens = a.new_tokens or (4 if a.dry else 128)

@@ -52,6 +52,9 @@ CONFIGS = [
     "experiments/clinical_notes_demo.yaml",
     "experiments/gemma2_kormedmcqa.yaml",
     "experiments/ko_gemma2_9b.yaml",
+    "experiments/ablation_demo.yaml",
+    "experiments/essential_medical_open_questions.yaml",
+    "experiments/demo_gpu.yaml",
 ]
 
 

