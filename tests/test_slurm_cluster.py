@@ -49,7 +49,7 @@ def cluster(tmp_path_factory):
     try:
         proc = subprocess.run(["bash", str(UP), str(state)], capture_output=True, text=True)
         if proc.returncode == 3:
-            pytest.skip(f"SLURM cannot be installed here: {proc.stderr.strip()}")
+            pytest.skip(f"no one-node SLURM cluster here: {proc.stderr.strip()}")
         assert proc.returncode == 0, proc.stdout + proc.stderr
         yield dict(os.environ, SLURM_CONF=str(state / "slurm.conf"))
     finally:  # the daemons are stopped by their pids, also when the start failed

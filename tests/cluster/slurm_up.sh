@@ -9,7 +9,7 @@
 # `gpu` GRES,
 # job completion log for `sacct --completion`), starts munged, slurmctld and slurmd with their
 # state, logs and pid files under STATE_DIR, and waits until the node is idle. --down stops
-# the daemons by their pids. Exit 3: SLURM cannot be installed here (the test skips on it).
+# the daemons by their pids. Exit 3: SLURM cannot be installed or run here (the test skips on it).
 set -euo pipefail
 
 if [[ "${1:-}" == "--down" ]]; then
@@ -19,6 +19,10 @@ if [[ "${1:-}" == "--down" ]]; then
       kill "$(cat "$state/$d.pid")" 2>/dev/null || true
     fi
   done
+  # the default-path link made at start-up, if it was ours
+  if [[ -f "$state/etc_link" && "$(readlink /etc/slurm/slurm.conf)" == "$state/slurm.conf" ]]; then
+    rm -f /etc/slurm/slurm.conf
+  fi
   sleep 1
   exit 0
 fi
@@ -101,6 +105,18 @@ CONF
 # schedule on this CPU node, one at a time.
 echo "NodeName=$host Name=gpu File=/dev/null" >"$state/gres.conf"
 export SLURM_CONF="$state/slurm.conf"
+# Job steps cannot rely on SLURM_CONF: snakemake-executor-plugin-slurm-jobstep drops every
+# inherited SLURM_* variable before its inner `srun`, which then reads the default path. Link
+# it there when this machine has no SLURM config of its own (removed again by --down).
+if [[ ! -e /etc/slurm/slurm.conf ]]; then
+  if mkdir -p /etc/slurm 2>/dev/null && ln -s "$SLURM_CONF" /etc/slurm/slurm.conf 2>/dev/null; then
+    touch "$state/etc_link"
+  fi
+fi
+if [[ "$(readlink -f /etc/slurm/slurm.conf)" != "$(readlink -f "$SLURM_CONF")" ]]; then
+  echo "slurm_up: /etc/slurm/slurm.conf is not this test cluster's (a SLURM config of this machine's own, or no permission to link it): job steps would read it" >&2
+  exit 3
+fi
 
 slurmctld -f "$SLURM_CONF" -i
 slurmd -f "$SLURM_CONF"
