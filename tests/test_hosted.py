@@ -296,6 +296,8 @@ def test_gemini_prompt_format_is_one_user_prompt_of_four_blocks_and_shots():
 
 def base_config():
     return {
+        "study": "hosted-gate",
+        "seed": 42,
         "datasets": {
             "mts": {"loader": "mtsdialog", "path": "x", "format": "mtsdialog", "split": {}},
             "aihub": {"loader": "aihub", "path": "y", "format": "aihub", "split": {}},

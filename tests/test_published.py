@@ -127,7 +127,8 @@ def test_every_config_block_validates_and_names_its_eval_sets(repo_root):
     gemini = [r for r in seen["clinical_notes.yaml"] if r["run"] == "gemini-2.5-flash/icl"]
     assert len(gemini) == 7 and {r["value"] for r in gemini} >= {0.64, 0.608}
     cfg = yaml.safe_load((repo_root / "experiments" / "clinical_notes.yaml").read_text("utf-8"))
-    assert all(m != "gemini-2.5-flash" for m, _, _ in needed_scores(cfg))
+    # the Gemini baseline is a run of the study config now: its published numbers are compared
+    assert any(m == "gemini-2.5-flash" for m, _, _ in needed_scores(cfg))
 
 
 def test_unknown_eval_set_and_missing_reason_stop_in_one_line(repo_root):
