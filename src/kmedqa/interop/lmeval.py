@@ -130,16 +130,22 @@ def sample_output(sample: dict[str, Any]) -> str:
     return resps[0][0] if isinstance(resps[0], list) else resps[0]
 
 
-def _exam(task: str, doc: dict[str, Any]) -> str:
-    exam = doc.get("exam") or (task[len(TASK_PREFIX) :] if task.startswith(TASK_PREFIX) else "")
+def _exam(task: str, doc: dict[str, Any], exam: str | None = None) -> str:
+    exam = (
+        exam
+        or doc.get("exam")
+        or (task[len(TASK_PREFIX) :] if task.startswith(TASK_PREFIX) else "")
+    )
     return exam or "kormedmcqa"
 
 
-def doc_item(doc: dict[str, Any], task: str, doc_id: int, *, file: str | None = None):
+def doc_item(
+    doc: dict[str, Any], task: str, doc_id: int, *, exam: str | None = None, file: str | None = None
+):
     """A normalized item of one KorMedMCQA document (ids as kmedqa's loader makes them)."""
     from kmedqa.data.kormedmcqa import EXAMS, row_to_item
 
-    exam = _exam(task, doc)
+    exam = _exam(task, doc, exam)
     if doc.get("id"):
         iid = str(doc["id"])
     elif exam in EXAMS and all(k in doc for k in ("year", "period", "q_number")):
@@ -160,15 +166,25 @@ def doc_item(doc: dict[str, Any], task: str, doc_id: int, *, file: str | None = 
 
 
 def import_samples(
-    samples: list[dict[str, Any]], *, task: str, run: str, eval_set: str, file: str | None = None
+    samples: list[dict[str, Any]],
+    *,
+    task: str,
+    run: str,
+    eval_set: str,
+    exam: str | None = None,
+    file: str | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(generation lines, items) of the harness's ``--log_samples`` records of one task."""
+    """(generation lines, items) of the harness's ``--log_samples`` records of one task.
+
+    Item ids: the doc's ``id`` column if any, else kmedqa's KorMedMCQA id
+    ``kormedmcqa-{exam}-{year}-{period}-{q_number}`` (``exam`` from the argument, the doc,
+    or a task named ``kormedmcqa_<exam>``), else ``<task>-<doc_id>``."""
     gens, items, seen = [], [], set()
     for n, s in enumerate(samples, 1):
         for key in ("doc", "arguments", "resps"):
             if key not in s:
                 raise InputError(f"line {n}: not an lm-eval sample", file=file, field=key)
-        item = doc_item(s["doc"], task, int(s.get("doc_id", n - 1)), file=file)
+        item = doc_item(s["doc"], task, int(s.get("doc_id", n - 1)), exam=exam, file=file)
         if item["id"] in seen:
             raise InputError("two samples of the same document", file=file, item=item["id"])
         seen.add(item["id"])
@@ -206,7 +222,7 @@ def _cmd_import(args) -> int:
     task = args.task or _task_of(path, samples)
     run = args.run or task
     gens, items = import_samples(
-        samples, task=task, run=run, eval_set=args.eval_set or task, file=str(path)
+        samples, task=task, run=run, eval_set=args.eval_set or task, exam=args.exam, file=str(path)
     )
     write_jsonl(args.output, gens)
     if args.items:
@@ -241,4 +257,7 @@ def register(subparsers) -> None:
     q.add_argument("--run", help="run name in every line (default: the task name)")
     q.add_argument("--eval-set", help="eval set name (default: the task name)")
     q.add_argument("--task", help="task name (default: from the file name samples_<task>_…)")
+    q.add_argument(
+        "--exam", help="KorMedMCQA exam of the docs (default: from a task kormedmcqa_<exam>)"
+    )
     q.set_defaults(func=_cmd_import)
