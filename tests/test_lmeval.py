@@ -176,9 +176,13 @@ def test_import_lm_eval_samples_then_compare(setup, tmp_path, capsys):
 
     from kmedqa.testing import build_tiny_model
 
-    other = AutoModelForCausalLM.from_pretrained(build_tiny_model(tmp_path / "b", seed=1)).eval()
+    models = {"a": setup["model"]}
+    for seed, name in ((1, "b"), (2, "c")):
+        models[name] = AutoModelForCausalLM.from_pretrained(
+            build_tiny_model(tmp_path / name, seed=seed)
+        ).eval()
     files = {}
-    for name, model in (("a", setup["model"]), ("b", other)):
+    for name, model in models.items():
         samples, _ = run_harness(
             model, setup["tok"], setup["task_dir"], TASK, batch_size=4,
             gen_kwargs={"max_gen_toks": BUDGET},
@@ -201,11 +205,12 @@ def test_import_lm_eval_samples_then_compare(setup, tmp_path, capsys):
         assert [r["mcq_strict"] for r in read_jsonl(scores)] == [float(x) for x in harness]
     capsys.readouterr()
     out = tmp_path / "cmp.json"
-    args = ["compare", str(tmp_path / "a.scores.jsonl"), str(tmp_path / "b.scores.jsonl")]
-    assert kmedqa_main([*args, "--metric", "mcq_strict", "-o", str(out), "--resamples", "200"]) == 0
-    report = json.loads(out.read_text())
-    text = json.dumps(report)
-    assert report and "mcnemar" in text.lower()
+    args = ["compare", *(str(tmp_path / f"{n}.scores.jsonl") for n in "abc"), "-o", str(out)]
+    assert kmedqa_main([*args, "--metric", "mcq_strict", "--resamples", "200"]) == 0
+    comps = json.loads(out.read_text())["comparisons"]  # b vs a and c vs a: one Holm family
+    assert len(comps) == 2 and all(c["family_size"] == 2 for c in comps)
+    assert all(c["p_holm"] >= c[c["p_holm_of"]] for c in comps)
+    assert all(c["p_holm_of"] == "p_mcnemar" for c in comps)  # exact McNemar on 0/1
 
 
 def test_import_rejects_a_file_that_is_not_samples(tmp_path, capsys):
