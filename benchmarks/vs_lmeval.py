@@ -17,7 +17,8 @@ items, batch 16, greedy:
   times) with the compat format ``kormedmcqa_lmeval_chat`` and a fresh cache; timed
   around the call (prompt rendering and tokenization included).
 
-``--order`` interleaves them (ABBA: harness, kmedqa, kmedqa, harness), so a machine
+An untimed warm-up generation comes first. ``--order`` interleaves them (ABBA:
+harness, kmedqa, kmedqa, harness), so a machine
 whose load changes during the run weighs on both. The report has each run's items/s,
 the ratio of the medians, the load averages seen, and the item-by-item comparison:
 prompt strings, generated texts, and harness ``exact_match`` vs kmedqa ``mcq_strict``.
@@ -80,6 +81,13 @@ def main() -> int:
     # zero-shot: the task's `fewshot` split must exist but is not read
     task_dir = write_local_task(tmp / "tasks", TASK, {"test": data, "fewshot": data})
 
+    # untimed warm-up on the shared model (first-call kernel selection, allocator growth)
+    generate(
+        model_json=args.model_json, items=items[: args.batch_size], formats={}, run="warmup",
+        eval_set="bench", out_path=str(tmp / "warmup.jsonl"), cache_dir=str(tmp / "cache-w"),
+        batch_size=args.batch_size, progress=False, model=model, tokenizer=tok,
+        format_override=FORMAT, max_new_tokens={"mcq": 2},
+    )  # fmt: skip
     runs: list[dict] = []
     harness_samples, kmedqa_rows = None, None
     loads = [_load()]
