@@ -93,9 +93,8 @@ def prerequisites(dry: bool) -> list[str]:
 def build_model(out: Path, shape: dict, dtype: str) -> Path:
     """Random weights in ``shape`` + the tiny offline tokenizer; returns model.json."""
     import torch
-    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
-
     from kmedqa.testing import build_tiny_model
+    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
     hf = build_tiny_model(out / "hf")  # tokenizer (and a tiny model, overwritten below)
     tok = AutoTokenizer.from_pretrained(hf)
