@@ -187,7 +187,7 @@ def test_table_has_one_section_per_config(repo_root):
 def test_an_eval_set_format_overrides_the_dataset_format(repo_root):
     cfg, fid = load(repo_root, "experiments/gemma2_kormedmcqa.yaml")
     rows = {r["setting"]: r for r in check(cfg, fid)}
-    assert rows["evaluation"]["used"] == "kormedmcqa"  # the lettered lm-eval prompt
+    assert rows["evaluation"]["used"] == "kormedmcqa_lmeval"  # lm-eval 0.4.13 kormedmcqa v3
     cfg["evaluation"]["eval_sets"]["kmm-doctor-test"]["format"] = "instruct"
     rows = {r["setting"]: r for r in check(cfg, fid)}
     assert rows["evaluation"]["used"] == "instruct"

@@ -22,6 +22,7 @@ MODULES = (
     "kmedqa.stats.cli",
     "kmedqa.judge.cli",
     "kmedqa.generation.bench",
+    "kmedqa.interop.lmeval",
 )
 
 

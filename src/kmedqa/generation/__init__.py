@@ -20,6 +20,7 @@ from typing import Any
 from tqdm import tqdm
 
 from kmedqa.errors import ConfigError
+from kmedqa.generation.decode import greedy_decode
 from kmedqa.generation.settings import check_quantization, hit_budget
 from kmedqa.io import (
     append_jsonl,
@@ -39,6 +40,7 @@ from kmedqa.prompts import (
     prompt_sha,
 )
 from kmedqa.prompts.chat import render_prompt
+from kmedqa.prompts.lmeval import lmeval_prompt
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,9 @@ def render_prompts(
     for item in items:
         fmt_name = format_override or format_name(item, formats)
         fmt = get_format(fmt_name)
+        if fmt.get("renderer") == "lmeval":  # the harness's own prompt (kmedqa.prompts.lmeval)
+            out.append(lmeval_prompt(item, fmt_name, fmt, tok, shots_pool, k, template_kwargs))
+            continue
         shots = pick_shots(item, shots_pool or [], k, seed) if k else []
         messages = build_messages(item, fmt, shots)
         text = render_prompt(tok, messages, template_kwargs)
@@ -81,12 +86,16 @@ def render_prompts(
     return out
 
 
-def stop_token_ids(tok, model) -> list[int]:
+def stop_token_ids(tok, model, only_generation_config: bool = False) -> list[int]:
+    """Ids that end a row: the generation config's EOS, the tokenizer's, end-of-turn markers
+    of the chat template (``only_generation_config``: the first alone, as ``generate`` does)."""
     ids: list[int] = []
     gen_eos = getattr(model.generation_config, "eos_token_id", None)
     for x in gen_eos if isinstance(gen_eos, list) else [gen_eos]:
         if x is not None:
             ids.append(int(x))
+    if only_generation_config:
+        return sorted(set(ids))
     if tok.eos_token_id is not None:
         ids.append(int(tok.eos_token_id))
     template = tok.chat_template or ""
@@ -292,7 +301,10 @@ def generate(
     for p, item in zip(prompts, items, strict=True):
         if max_new_tokens and item["task"] in max_new_tokens:
             p["max_new_tokens"] = int(max_new_tokens[item["task"]])
-    enc = [tok(p["text"], add_special_tokens=False)["input_ids"] for p in prompts]
+    enc = [
+        tok(p["text"], add_special_tokens=p.get("add_special_tokens", False))["input_ids"]
+        for p in prompts
+    ]
     settings = {
         "do_sample": False,
         "batch_size": batch_size,
@@ -359,6 +371,7 @@ def generate(
                     [enc[i] for i in batch],
                     [prompts[i]["max_new_tokens"] for i in batch],
                     [prompts[i]["stop"] for i in batch],
+                    eos=prompts[batch[0]].get("eos"),
                 ),
                 strict=True,
             ):
@@ -367,7 +380,7 @@ def generate(
                 row = {
                     "id": prompts[i]["id"],
                     "prompt_sha": prompts[i]["prompt_sha"],
-                    "output": cut.strip(),
+                    "output": cut.strip() if prompts[i].get("strip", True) else cut,
                     "n_new_tokens": n_new,
                     "max_new_tokens": budget,
                     "hit_budget": hit_budget(n_new, budget, len(cut) < len(text)),
@@ -426,7 +439,7 @@ class _HFRunner:
         self.dev = next(model.parameters()).device
 
     def __call__(
-        self, seqs: list[list[int]], budgets: list[int], stops: list[list[str]]
+        self, seqs: list[list[int]], budgets: list[int], stops: list[list[str]], eos=None
     ) -> list[tuple[str, int]]:
         import torch
         from transformers import StoppingCriteriaList
@@ -453,6 +466,13 @@ class _HFRunner:
                     self.model, seqs[0][:p], len(seqs), self.dev
                 )
                 self.stats["prefix_tokens_shared"] += p * (len(seqs) - 1)
+            if any(stops):  # each row stops at its stop strings as it decodes
+                ids = stop_token_ids(self.tok, self.model, only_generation_config=eos is not None)
+                new = greedy_decode(
+                    self.model, self.tok, input_ids.to(self.dev), attn, budgets, ids, stops,
+                    past_key_values=extra.get("past_key_values"), prefix_len=p, stats=self.stats,
+                )  # fmt: skip
+                return [row_result(self.tok, n, b, ids) for n, b in zip(new, budgets, strict=True)]
             out = self.model.generate(
                 input_ids=input_ids.to(self.dev),
                 attention_mask=attn.to(self.dev),
@@ -519,7 +539,7 @@ class _VLLMRunner:
         )
 
     def __call__(
-        self, seqs: list[list[int]], budgets: list[int], stops: list[list[str]]
+        self, seqs: list[list[int]], budgets: list[int], stops: list[list[str]], eos=None
     ) -> list[tuple[str, int]]:
         from vllm import SamplingParams
 

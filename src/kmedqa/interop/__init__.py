@@ -1,0 +1,1 @@
+"""Interoperability with the evaluation tools researchers already run (lm-evaluation-harness)."""
