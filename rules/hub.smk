@@ -14,6 +14,8 @@ rule model_card:
         hub=directory(f"{RESULTS}/hub/{{model}}/{{training}}"),
     log:
         f"{RESULTS}/logs/model_card/{{model}}/{{training}}.log",
+    conda:
+        "../envs/eval.yaml"
     params:
         eval_sets=list(EVAL_SETS),
         datasets=lambda wc: TRAIN_SETS[train_set_of(wc.training)],
