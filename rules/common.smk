@@ -93,6 +93,13 @@ CPT_STAGES = sorted(
 FILTERED = sorted(d for d, ds in DATASETS.items() if ds.get("filters"))
 
 
+def prepare_spec(wildcards):
+    """What prepare reads of a dataset: not its split, sample, filters or sharing flag, so
+    that changing those reruns only the stages that use them."""
+    later = ("split", "sample", "filters", "may_leave_machine")
+    return {k: v for k, v in DATASETS[wildcards.dataset].items() if k not in later}
+
+
 def items_file(dataset):
     """A dataset's items as split reads them: after its declared filters, if any."""
     name = "items.filtered" if DATASETS[dataset].get("filters") else "items"

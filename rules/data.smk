@@ -30,7 +30,7 @@ rule prepare:
     conda:
         "../envs/data.yaml"
     params:
-        spec=lambda wc: DATASETS[wc.dataset],
+        spec=prepare_spec,
         name=lambda wc: wc.dataset,
     script:
         "../scripts/prepare.py"
