@@ -22,11 +22,12 @@ Every request is recorded in ``server.requests`` as ``(method, path, headers, bo
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from helpers.loopback import LoopbackServer
 
 VALID = {"accuracy": 4, "completeness": 3, "relevance": 5, "rationale": "참고 답안과 대체로 일치함"}
 
@@ -65,34 +66,13 @@ def _error_body(code: int) -> dict[str, Any]:
     }
 
 
-class FakeAnthropic:
+class FakeAnthropic(LoopbackServer):
     def __init__(self) -> None:
-        self.script: list[Any] = []
-        self.default: Any = ("scores", dict(VALID))
-        self.requests: list[tuple[str, str, dict[str, str], Any]] = []
         self.batch_polls_before_end = 2
         self.batch_results: dict[str, Any] = {}
         self.batch_default: Any = ("scores", dict(VALID))
         self._batches: dict[str, dict[str, Any]] = {}
-        self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
-    # -- lifecycle -------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
-
-    def start(self) -> FakeAnthropic:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        super().__init__(default=("scores", dict(VALID)))
 
     def count(self, method: str, prefix: str) -> int:
         return sum(1 for m, p, _, _ in self.requests if m == method and p.startswith(prefix))

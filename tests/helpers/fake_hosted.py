@@ -23,11 +23,12 @@ Every request is recorded as ``(method, path, headers, body)`` in ``server.reque
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from helpers.loopback import LoopbackServer
 
 DEFAULT_TEXT = "GENHX#The patient reports a headache for two days."
 USAGE = {"input": 120, "output": 30, "thinking": 7}
@@ -109,29 +110,9 @@ def _error(provider: str, code: int) -> dict[str, Any]:
     return {"error": {"message": f"fake {code}", "type": "server_error", "code": None}}
 
 
-class FakeHosted:
+class FakeHosted(LoopbackServer):
     def __init__(self) -> None:
-        self.script: list[Any] = []
-        self.default: Any = ("ok", DEFAULT_TEXT)
-        self.requests: list[tuple[str, str, dict[str, str], Any]] = []
-        self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
-
-    def start(self) -> FakeHosted:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        super().__init__(default=("ok", DEFAULT_TEXT))
 
     @property
     def n_posts(self) -> int:
