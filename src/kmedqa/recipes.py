@@ -269,20 +269,14 @@ def check_recipes(config: dict[str, Any], training_schema: dict[str, Any] | None
 
 
 def _check_sft_args(recipes: dict[str, dict[str, Any]]) -> None:
-    """An ``args`` override must name SFTConfig options (checked only where one is given:
-    importing TRL takes seconds); the study's own ``args`` are checked by the job."""
-    overridden = {n: o["args"] for n, o in recipes.items() if isinstance(o.get("args"), dict)}
-    if not overridden:
-        return
-    try:
-        import dataclasses
+    """An ``args`` override must name SFTConfig options: the same committed field list of
+    TRL's SFTConfig that checks the study's own ``training.args`` (kmedqa.training.args)."""
+    from kmedqa.training.args import ALIASES, load_field_table
 
-        from trl import SFTConfig
-    except ImportError:  # no TRL where the DAG is built: the training job checks
-        return
-    known = {f.name for f in dataclasses.fields(SFTConfig)} | {"warmup_ratio"}
-    for name, args in overridden.items():
-        unknown = sorted(set(args) - known)
+    known = set(load_field_table()["fields"]) | set(ALIASES)
+    for name, override in recipes.items():
+        args = override.get("args")
+        unknown = sorted(set(args) - known) if isinstance(args, dict) else []
         if unknown:
             raise ConfigError(
                 f"recipes {name}: training.args: unknown SFTConfig option(s): {', '.join(unknown)}"
