@@ -1,7 +1,7 @@
 """Continued pre-training: one causal-LM LoRA on a corpus, see kmedqa.training.cpt."""
 
 from kmedqa.training.cpt import train_cpt
-from kmedqa.workflow import run_script
+from kmedqa.workflow import run_script, stage_outputs
 
 
 def main(smk):
@@ -13,10 +13,7 @@ def main(smk):
         training=smk.params.training,
         cpt=smk.params.cpt,
         seed=smk.params.seed,
-        adapter_dir=smk.output.adapter,
-        loss_csv=smk.output.loss,
-        summary_json=smk.output.summary,
-        checkpoint_dir=smk.params.checkpoint_dir,
+        **stage_outputs(smk),
     )
 
 

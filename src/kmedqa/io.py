@@ -121,15 +121,19 @@ def iter_jsonl(path: str | Path, encoding: str | None = None) -> Iterator[dict[s
     """Yield one dict per non-empty line; a broken line names file and line number."""
     path = Path(path)
     for lineno, line in enumerate(read_text(path, encoding).split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise InputError(f"line {lineno} is not valid JSON ({err.msg})", file=path) from None
-        if not isinstance(obj, dict):
-            raise InputError(f"line {lineno} is not a JSON object", file=path)
-        yield obj
+        if line.strip():
+            yield json_object_line(line, lineno, path)
+
+
+def json_object_line(line: str, lineno: int, path: str | Path) -> dict[str, Any]:
+    """One JSON-lines line as a dict; anything else names the file and the line."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise InputError(f"line {lineno} is not valid JSON ({err.msg})", file=path) from None
+    if not isinstance(obj, dict):
+        raise InputError(f"line {lineno} is not a JSON object", file=path)
+    return obj
 
 
 def dumps(obj: Any) -> str:

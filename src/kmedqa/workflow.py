@@ -298,3 +298,17 @@ def run_script(snakemake, main: Callable[[Any], Any]) -> None:
 def input_files(value: str | list[str]) -> list[str]:
     """A named input as a list of paths (Snakemake gives a single path as a string)."""
     return [value] if isinstance(value, str) else list(value)
+
+
+def stage_outputs(smk) -> dict[str, str]:
+    """A training rule's named outputs as ``kmedqa.training.StageOutputs`` keywords.
+
+    The train and train_cpt rules both declare ``output: adapter, loss, summary`` and
+    ``params: checkpoint_dir``; their scripts pass this on as ``**stage_outputs(smk)``.
+    """
+    return {
+        "adapter_dir": smk.output.adapter,
+        "loss_csv": smk.output.loss,
+        "summary_json": smk.output.summary,
+        "checkpoint_dir": smk.params.checkpoint_dir,
+    }

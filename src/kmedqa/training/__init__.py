@@ -15,12 +15,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import platform
-import resource
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from kmedqa.errors import ConfigError
 from kmedqa.io import write_json
@@ -32,8 +30,20 @@ from kmedqa.training.balance import (
     apply_balance,
     weighted_trainer_class,
 )
+from kmedqa.training.checkpoints import checkpoint_progress, last_checkpoint
+from kmedqa.training.losslog import history_rows, loss_logger, write_loss_csv
+from kmedqa.training.report import count_parameters, device_name, peak_memory, versions
 
 log = logging.getLogger(__name__)
+
+
+class StageOutputs(TypedDict):
+    """What every training stage writes (SFT here, CPT in :mod:`kmedqa.training.cpt`)."""
+
+    adapter_dir: str
+    loss_csv: str
+    summary_json: str
+    checkpoint_dir: str  # outside Snakemake's outputs: a rerun resumes from it
 
 
 def to_prompt_completion(
@@ -126,74 +136,6 @@ def score_only_label_positions_on_cpu() -> bool:
     return True
 
 
-def last_checkpoint(checkpoint_dir: str | Path) -> str | None:
-    """The newest *complete* ``checkpoint-N`` in ``checkpoint_dir``, or None.
-
-    The Trainer writes a checkpoint's weights, optimizer, scheduler and RNG state first and
-    its ``trainer_state.json`` last, so a job killed while saving leaves a directory without
-    a readable state. Such a directory is skipped (and said so): the run resumes from the
-    previous checkpoint, and the Trainer rewrites the half-written one when it gets there.
-    """
-    import json
-    import re
-
-    path = Path(checkpoint_dir)
-    if not path.is_dir():
-        return None
-    numbered = [
-        (int(m.group(1)), d)
-        for d in path.iterdir()
-        if d.is_dir() and (m := re.fullmatch(r"checkpoint-(\d+)", d.name))
-    ]
-    for _, d in sorted(numbered, reverse=True):
-        try:
-            state = json.loads((d / "trainer_state.json").read_text())
-            if "global_step" in state and "log_history" in state:
-                return str(d)
-            reason = "its trainer_state.json lacks global_step/log_history"
-        except FileNotFoundError:
-            reason = "it has no trainer_state.json"
-        except (OSError, ValueError) as e:
-            reason = f"its trainer_state.json is unreadable ({e})"
-        log.warning(
-            "skipping incomplete checkpoint %s: %s (the job was killed while saving)", d, reason
-        )
-    return None
-
-
-def count_parameters(model) -> dict[str, Any]:
-    """Trainable and total parameters, both as PEFT counts them and unpacked.
-
-    bitsandbytes stores two 4-bit weights per byte, so PEFT's total for an NF4 model
-    counts each packed matrix at half its true size (the essential-medical study's
-    0.92% is of that packed count). ``total_unpacked`` counts every weight once.
-    """
-    trainable = total = total_unpacked = 0
-    for p in model.parameters():
-        n = p.numel()
-        total += n
-        total_unpacked += n * 2 if p.__class__.__name__ == "Params4bit" else n
-        if p.requires_grad:
-            trainable += n
-    return {
-        "trainable": trainable,
-        "total_peft": total,
-        "total_unpacked": total_unpacked,
-        "trainable_pct_peft": 100.0 * trainable / total,
-        "trainable_pct_unpacked": 100.0 * trainable / total_unpacked,
-    }
-
-
-def peak_memory() -> dict[str, Any]:
-    import torch
-
-    out = {"cpu_peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-    if torch.cuda.is_available():
-        out["gpu_peak_allocated_mib"] = torch.cuda.max_memory_allocated() / 2**20
-        out["gpu_peak_reserved_mib"] = torch.cuda.max_memory_reserved() / 2**20
-    return out
-
-
 def train(
     *,
     model_json: str,
@@ -202,10 +144,7 @@ def train(
     formats: dict[str, str],
     training: dict[str, Any],
     seed: int,
-    adapter_dir: str,
-    loss_csv: str,
-    summary_json: str,
-    checkpoint_dir: str,
+    **outputs: Unpack[StageOutputs],
 ) -> dict[str, Any]:
     """Train one LoRA adapter and write adapter, per-step loss log and summary."""
     from datasets import Dataset
@@ -232,10 +171,7 @@ def train(
         training=training,
         args=dict(training.get("args", {})),
         seed=seed,
-        adapter_dir=adapter_dir,
-        loss_csv=loss_csv,
-        summary_json=summary_json,
-        checkpoint_dir=checkpoint_dir,
+        **outputs,
         summary_extra={"n_train": len(train_items), "n_val": len(val_items)},
         summary_after={"balance": balance} if balance else None,
         weighted=weights is not None,
@@ -269,7 +205,7 @@ def fit(
     """
     import torch
     from peft import LoraConfig, prepare_model_for_kbit_training
-    from transformers import TrainerCallback, set_seed
+    from transformers import set_seed
     from trl import SFTTrainer
 
     from kmedqa.models import load_model, load_tokenizer, read_model_info, resolve_device
@@ -311,13 +247,6 @@ def fit(
         )
 
     rows: list[dict[str, Any]] = []
-
-    class LossLog(TrainerCallback):
-        def on_log(self, a, state, control, logs=None, **kw):
-            row = _loss_row(logs or {}, state.global_step, state.epoch)
-            if row:
-                rows.append(row)
-
     trainer_class = weighted_trainer_class() if weighted else SFTTrainer
     trainer = trainer_class(
         model=model,
@@ -326,7 +255,7 @@ def fit(
         eval_dataset=val_ds,
         processing_class=tok,
         peft_config=peft_config,
-        callbacks=[LossLog()],
+        callbacks=[loss_logger(rows)],
     )
     if weighted:
         trainer.data_collator = WeightCollator(trainer.data_collator)
@@ -336,8 +265,8 @@ def fit(
     if resume:
         log.info("resuming from %s", resume)
         # the log history of the resumed run is restored from the checkpoint's state
-        rows.extend(_history_rows(Path(resume) / "trainer_state.json"))
-        start_step, start_tokens = _progress(Path(resume) / "trainer_state.json")
+        rows.extend(history_rows(Path(resume) / "trainer_state.json"))
+        start_step, start_tokens = checkpoint_progress(Path(resume) / "trainer_state.json")
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=resume)
     wall = time.time() - t0
@@ -355,16 +284,14 @@ def fit(
         )
     trainer.model.save_pretrained(adapter_dir)
     tok.save_pretrained(adapter_dir)
-    _write_loss_csv(loss_csv, rows)
+    write_loss_csv(loss_csv, rows)
     n_tokens = trainer.state.num_input_tokens_seen or None
     summary = {
         "model": info["name"],
         "model_path": info["path"],
         "quantization": quant,
         "device": device,
-        "device_name": torch.cuda.get_device_name()
-        if device == "cuda"
-        else platform.processor() or platform.machine(),
+        "device_name": device_name(device),
         "lora": lora,
         "args": {k: v for k, v in args.items()},
         "seed": seed,
@@ -377,7 +304,7 @@ def fit(
         "wall_time_s": wall,
         "resumed_from": os.path.basename(resume) if resume else None,
         "memory": peak_memory(),
-        "versions": _versions(),
+        "versions": versions(),
         "threads": torch.get_num_threads(),
         **(summary_after or {}),  # e.g. balance: counts per stratum before and after
     }
@@ -390,61 +317,3 @@ def fit(
         summary["tokens_per_s"] = run_tokens / wall if wall > 0 and run_tokens > 0 else None
     write_json(summary_json, summary)
     return summary
-
-
-LOSS_KEYS = (("loss", "train_loss"), ("eval_loss", "val_loss"), ("learning_rate", "lr"))
-
-
-def _loss_row(logs: dict[str, Any], step: int | None, epoch: float | None) -> dict[str, Any] | None:
-    """One loss-log row from a trainer log entry, or None if it has no loss."""
-    row = {"step": logs.get("step", step), "epoch": logs.get("epoch", epoch)}
-    row.update({col: logs[key] for key, col in LOSS_KEYS if key in logs})
-    return row if len(row) > 2 else None
-
-
-def _progress(state_json: Path) -> tuple[int, int]:
-    """(global step, input tokens seen) recorded in a checkpoint's trainer state."""
-    import json
-
-    state = json.loads(state_json.read_text())
-    return int(state.get("global_step") or 0), int(state.get("num_input_tokens_seen") or 0)
-
-
-def _history_rows(state_json: Path) -> list[dict[str, Any]]:
-    """The loss rows of a checkpoint's log history (a resumed run keeps its curve)."""
-    import json
-
-    hist = json.loads(state_json.read_text())["log_history"]
-    return [r for r in (_loss_row(logs, None, None) for logs in hist) if r]
-
-
-def _write_loss_csv(path: str, rows: list[dict[str, Any]]) -> None:
-    import csv
-    import io as _io
-
-    from kmedqa.io import atomic_write_text
-
-    cols = ["step", "epoch", "train_loss", "val_loss", "lr"]
-    buf = _io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    seen = set()
-    for r in rows:  # a resumed run may log a step twice; keep the first
-        key = (r.get("step"), "val_loss" in r, "train_loss" in r)
-        if key in seen:
-            continue
-        seen.add(key)
-        w.writerow(r)
-    atomic_write_text(path, buf.getvalue())
-
-
-def _versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version()}
-    for pkg in ("torch", "transformers", "trl", "peft", "accelerate", "bitsandbytes"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            pass
-    return out

@@ -36,14 +36,16 @@ usual QLoRA merge; the difference is the NF4 rounding error).
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from kmedqa.errors import ConfigError, InputError
-from kmedqa.io import write_json
+from kmedqa.io import json_object_line, write_json
+
+if TYPE_CHECKING:
+    from kmedqa.training import StageOutputs
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +66,7 @@ def read_corpus(path: str | Path, text_field: str = "text") -> list[str]:
         for n, line in enumerate(_read(path).splitlines(), 1):
             if not line.strip():
                 continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise InputError(f"line {n} is not valid JSON ({err.msg})", file=path) from None
-            if not isinstance(rec, dict):
-                raise InputError(f"line {n} is not a JSON object", file=path)
-            text = rec.get(text_field)
+            text = json_object_line(line, n, path).get(text_field)
             if not isinstance(text, str) or not text.strip():
                 raise InputError(
                     f"line {n}: no text (set cpt.corpora.<name>.text_field if the document is in another field)",
@@ -142,10 +138,7 @@ def train_cpt(
     training: dict[str, Any],
     cpt: dict[str, Any],
     seed: int,
-    adapter_dir: str,
-    loss_csv: str,
-    summary_json: str,
-    checkpoint_dir: str,
+    **outputs: Unpack[StageOutputs],
 ) -> dict[str, Any]:
     """Train the CPT LoRA on ``corpus``; write adapter, loss log and summary."""
     from datasets import Dataset
@@ -169,10 +162,7 @@ def train_cpt(
         training=stage,
         args=args,
         seed=seed,
-        adapter_dir=adapter_dir,
-        loss_csv=loss_csv,
-        summary_json=summary_json,
-        checkpoint_dir=checkpoint_dir,
+        **outputs,
         summary_extra={
             "stage": "cpt",
             "corpus": corpus_name,
