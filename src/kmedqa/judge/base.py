@@ -238,6 +238,17 @@ class JudgeReply:
     cacheable: bool = True  # False for transport failures: not a reply, ask again next time
 
 
+def scored_reply(key: str, scores: dict[str, Any], rubric: Rubric, **kw: Any) -> JudgeReply:
+    """An ``ok`` reply: the rubric's scores (and the rationale) out of a validated reply."""
+    return JudgeReply(
+        key=key,
+        status="ok",
+        scores={k: scores[k] for k in rubric.keys},
+        rationale=scores.get("rationale"),
+        **kw,
+    )
+
+
 @dataclass
 class BackendStats:
     calls: int = 0  # judge requests (messages.create / generate()), retries included

@@ -91,22 +91,14 @@ def load_field_table() -> dict[str, Any]:
     return json.loads(files("kmedqa").joinpath(FIELDS_FILE).read_text(encoding="utf-8"))
 
 
+# value type -> kind name, checked in this order (to isinstance a bool is an int too)
+_KINDS = {bool: "bool", int: "int", float: "float", str: "str", list: "list", dict: "dict"}
+
+
 def _kind_of(value: Any) -> str:
     if value is None:
         return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "str"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "dict"
-    return type(value).__name__
+    return next((name for t, name in _KINDS.items() if isinstance(value, t)), type(value).__name__)
 
 
 def check_training_args(args: dict[str, Any], table: dict[str, Any] | None = None) -> list[str]:

@@ -15,7 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kmedqa.judge.base import BackendStats, JudgeReply, JudgeRequest, resolve_config
+from kmedqa.judge.base import (
+    BackendStats,
+    JudgeReply,
+    JudgeRequest,
+    resolve_config,
+    scored_reply,
+)
 from kmedqa.judge.rubric import Rubric, parse_json_reply
 
 log = logging.getLogger("kmedqa.judge")
@@ -103,11 +109,10 @@ class LocalBackend:
             self.stats.direct_tokens[1] += n_out
             scores, error = parse_json_reply(text, rubric)
             if scores is not None:
-                reply = JudgeReply(
-                    key=req.key,
-                    status="ok",
-                    scores={k: scores[k] for k in rubric.keys},
-                    rationale=scores.get("rationale"),
+                reply = scored_reply(
+                    req.key,
+                    scores,
+                    rubric,
                     raw=text,  # kept in the cache for audit; rows show raw only when invalid
                     attempts=1,
                     input_tokens=n_in,
