@@ -2,7 +2,7 @@
 
 Key: ``ANTHROPIC_API_KEY``. The client is built as the judge's is
 (:mod:`kmedqa.judge.backends.anthropic`: ``max_retries=0``, retries are ours) and SDK
-errors are described by the judge's :func:`~kmedqa.judge.backends.anthropic.describe_error`
+errors are described by the judge's :func:`~kmedqa.judge.backends.anthropic_sdk.describe_error`
 (key-free). No sampling parameter is sent unless the spec declares ``temperature``
 (current Claude models reject some). A reply with ``stop_reason: refusal`` is
 ``refused``; one without text is ``malformed``.
@@ -16,7 +16,8 @@ from kmedqa.generation.backends.base import (
     HostedBackend,
     HostedReply,
     HostedRequest,
-    status_kind,
+    classify_sdk_error,
+    text_reply,
 )
 
 
@@ -54,31 +55,18 @@ class AnthropicGenerationBackend(HostedBackend):
         text = "".join(
             getattr(b, "text", "") or "" for b in (msg.content or []) if b.type == "text"
         )
-        if stop == "refusal":
-            return HostedReply(
-                status="refused", text=text, finish=stop, detail="stop_reason refusal", **tokens
-            )
-        if not text.strip():
-            return HostedReply(
-                status="malformed", finish=stop, detail=f"no text (stop_reason {stop})", **tokens
-            )
-        return HostedReply(
-            status="ok", text=text, finish=stop, hit_budget=stop == "max_tokens", **tokens
+        return text_reply(
+            text,
+            stop,
+            tokens,
+            refused="stop_reason refusal" if stop == "refusal" else None,
+            empty=f"no text (stop_reason {stop})",
+            hit_budget=stop == "max_tokens",
         )
 
     def classify(self, err: BaseException) -> tuple[str, str]:
         import anthropic
 
-        from kmedqa.judge.backends.anthropic import describe_error
+        from kmedqa.judge.backends.anthropic_sdk import describe_error
 
-        if isinstance(err, anthropic.APIStatusError):
-            return status_kind(err.status_code), describe_error(err)
-        if isinstance(err, anthropic.APIResponseValidationError):
-            return "malformed", describe_error(err)
-        if isinstance(err, anthropic.APIConnectionError):  # timeouts included
-            return "retry", describe_error(err)
-        if isinstance(err, ValueError):  # a 200 body that is not the API's JSON
-            return "malformed", describe_error(err)
-        if isinstance(err, anthropic.AnthropicError):
-            return "fail", describe_error(err)
-        return "other", str(err)
+        return classify_sdk_error(err, anthropic, anthropic.AnthropicError, describe_error)

@@ -119,6 +119,42 @@ class HostedReply:
     detail: str | None = None  # why refused / malformed (scrubbed)
 
 
+def text_reply(
+    text: str,
+    finish: str | None,
+    tokens: dict[str, int],
+    *,
+    refused: str | None,
+    empty: str,
+    hit_budget: bool,
+) -> HostedReply:
+    """A provider's answer as a reply: ``refused`` (``refused`` says why; None: not
+    refused), ``malformed`` when it has no text (``empty`` says why), else ``ok``."""
+    if refused is not None:
+        return HostedReply(status="refused", text=text, finish=finish, detail=refused, **tokens)
+    if not text.strip():
+        return HostedReply(status="malformed", finish=finish, detail=empty, **tokens)
+    return HostedReply(status="ok", text=text, finish=finish, hit_budget=hit_budget, **tokens)
+
+
+def classify_sdk_error(
+    err: BaseException, sdk: Any, base_error: type, describe: Callable[[BaseException], str]
+) -> tuple[str, str]:
+    """:meth:`HostedBackend.classify` for the ``openai`` and ``anthropic`` SDKs (the same
+    generated error classes; ``base_error`` is the SDK's root exception)."""
+    if isinstance(err, sdk.APIStatusError):
+        return status_kind(err.status_code), describe(err)
+    if isinstance(err, sdk.APIResponseValidationError):
+        return "malformed", describe(err)
+    if isinstance(err, sdk.APIConnectionError):  # timeouts included
+        return "retry", describe(err)
+    if isinstance(err, ValueError):  # a 200 body that is not the API's JSON
+        return "malformed", describe(err)
+    if isinstance(err, base_error):
+        return "fail", describe(err)
+    return "other", str(err)
+
+
 @dataclass
 class HostedStats:
     calls: int = 0

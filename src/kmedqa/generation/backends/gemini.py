@@ -24,6 +24,7 @@ from kmedqa.generation.backends.base import (
     HostedRequest,
     is_transport_error,
     status_kind,
+    text_reply,
 )
 
 DYNAMIC_THINKING_MAX = 24576
@@ -114,23 +115,13 @@ class GeminiBackend(HostedBackend):
         finish = _name(getattr(cand, "finish_reason", None))
         parts = getattr(getattr(cand, "content", None), "parts", None) or []
         text = "".join(p.text for p in parts if getattr(p, "text", None) and not p.thought)
-        if finish in REFUSAL_REASONS:
-            return HostedReply(
-                status="refused",
-                text=text,
-                finish=finish,
-                detail=f"finish_reason {finish}",
-                **tokens,
-            )
-        if not text.strip():
-            return HostedReply(
-                status="malformed",
-                finish=finish,
-                detail=f"no answer text (finish_reason {finish})",
-                **tokens,
-            )
-        return HostedReply(
-            status="ok", text=text, finish=finish, hit_budget=finish == "MAX_TOKENS", **tokens
+        return text_reply(
+            text,
+            finish,
+            tokens,
+            refused=f"finish_reason {finish}" if finish in REFUSAL_REASONS else None,
+            empty=f"no answer text (finish_reason {finish})",
+            hit_budget=finish == "MAX_TOKENS",
         )
 
     def classify(self, err: BaseException) -> tuple[str, str]:

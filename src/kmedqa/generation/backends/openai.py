@@ -21,7 +21,8 @@ from kmedqa.generation.backends.base import (
     HostedBackend,
     HostedReply,
     HostedRequest,
-    status_kind,
+    classify_sdk_error,
+    text_reply,
 )
 
 
@@ -78,36 +79,19 @@ class OpenAIBackend(HostedBackend):
         msg = getattr(choice, "message", None)
         text = getattr(msg, "content", None) or ""
         refusal = getattr(msg, "refusal", None)
-        if refusal or finish == "content_filter":
-            return HostedReply(
-                status="refused",
-                text=text,
-                finish=finish,
-                detail=f"refusal: {refusal}" if refusal else "finish_reason content_filter",
-                **tokens,
-            )
-        if not text.strip():
-            return HostedReply(
-                status="malformed",
-                finish=finish,
-                detail=f"no content (finish_reason {finish})",
-                **tokens,
-            )
-        return HostedReply(
-            status="ok", text=text, finish=finish, hit_budget=finish == "length", **tokens
+        refused = f"refusal: {refusal}" if refusal else None
+        if finish == "content_filter" and not refusal:
+            refused = "finish_reason content_filter"
+        return text_reply(
+            text,
+            finish,
+            tokens,
+            refused=refused,
+            empty=f"no content (finish_reason {finish})",
+            hit_budget=finish == "length",
         )
 
     def classify(self, err: BaseException) -> tuple[str, str]:
         import openai
 
-        if isinstance(err, openai.APIStatusError):
-            return status_kind(err.status_code), _describe(err)
-        if isinstance(err, openai.APIResponseValidationError):
-            return "malformed", _describe(err)
-        if isinstance(err, openai.APIConnectionError):  # timeouts included
-            return "retry", _describe(err)
-        if isinstance(err, ValueError):  # a 200 body that is not the API's JSON
-            return "malformed", _describe(err)
-        if isinstance(err, openai.OpenAIError):
-            return "fail", _describe(err)
-        return "other", str(err)
+        return classify_sdk_error(err, openai, openai.OpenAIError, _describe)
