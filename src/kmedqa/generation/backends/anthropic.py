@@ -55,14 +55,9 @@ class AnthropicGenerationBackend(HostedBackend):
         text = "".join(
             getattr(b, "text", "") or "" for b in (msg.content or []) if b.type == "text"
         )
-        return text_reply(
-            text,
-            stop,
-            tokens,
-            refused="stop_reason refusal" if stop == "refusal" else None,
-            empty=f"no text (stop_reason {stop})",
-            hit_budget=stop == "max_tokens",
-        )
+        refused = "stop_reason refusal" if stop == "refusal" else None
+        empty = f"no text (stop_reason {stop})"
+        return text_reply(text, stop, tokens, refused, empty, hit_budget=stop == "max_tokens")
 
     def classify(self, err: BaseException) -> tuple[str, str]:
         import anthropic

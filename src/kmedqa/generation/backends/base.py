@@ -123,9 +123,9 @@ def text_reply(
     text: str,
     finish: str | None,
     tokens: dict[str, int],
-    *,
     refused: str | None,
     empty: str,
+    *,
     hit_budget: bool,
 ) -> HostedReply:
     """A provider's answer as a reply: ``refused`` (``refused`` says why; None: not

@@ -115,14 +115,9 @@ class GeminiBackend(HostedBackend):
         finish = _name(getattr(cand, "finish_reason", None))
         parts = getattr(getattr(cand, "content", None), "parts", None) or []
         text = "".join(p.text for p in parts if getattr(p, "text", None) and not p.thought)
-        return text_reply(
-            text,
-            finish,
-            tokens,
-            refused=f"finish_reason {finish}" if finish in REFUSAL_REASONS else None,
-            empty=f"no answer text (finish_reason {finish})",
-            hit_budget=finish == "MAX_TOKENS",
-        )
+        refused = f"finish_reason {finish}" if finish in REFUSAL_REASONS else None
+        empty = f"no answer text (finish_reason {finish})"
+        return text_reply(text, finish, tokens, refused, empty, hit_budget=finish == "MAX_TOKENS")
 
     def classify(self, err: BaseException) -> tuple[str, str]:
         from google.genai import errors

@@ -82,14 +82,8 @@ class OpenAIBackend(HostedBackend):
         refused = f"refusal: {refusal}" if refusal else None
         if finish == "content_filter" and not refusal:
             refused = "finish_reason content_filter"
-        return text_reply(
-            text,
-            finish,
-            tokens,
-            refused=refused,
-            empty=f"no content (finish_reason {finish})",
-            hit_budget=finish == "length",
-        )
+        empty = f"no content (finish_reason {finish})"
+        return text_reply(text, finish, tokens, refused, empty, hit_budget=finish == "length")
 
     def classify(self, err: BaseException) -> tuple[str, str]:
         import openai
