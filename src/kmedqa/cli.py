@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def done(message: str) -> int:
+    """A subcommand's last word: what it did, on stderr (stdout is for data); exit status 0."""
+    print(message, file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     with one_line_errors():
         parser = build_parser()

@@ -13,9 +13,9 @@ input ends with one line ``kmedqa: error: <file>: item <id>: field '<f>': …``.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections import Counter
 
+from kmedqa.cli import done
 from kmedqa.io import check_output_file, write_jsonl
 from kmedqa.items import read_items
 
@@ -27,14 +27,17 @@ def _summary(items: list[dict]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(by_task.items()))
 
 
+def _wrote(items: list[dict], output: str, what: str) -> int:
+    write_jsonl(output, items)
+    return done(f"wrote {len(items)} {what} to {output}")
+
+
 def _prepare_aihub(args: argparse.Namespace) -> int:
     from kmedqa.data.aihub import load_aihub
 
     check_output_file(args.output)
     items = load_aihub(args.root, encoding=args.encoding)
-    write_jsonl(args.output, items)
-    print(f"wrote {len(items)} items ({_summary(items)}) to {args.output}", file=sys.stderr)
-    return 0
+    return _wrote(items, args.output, f"items ({_summary(items)})")
 
 
 def _prepare_kormedmcqa(args: argparse.Namespace) -> int:
@@ -42,9 +45,7 @@ def _prepare_kormedmcqa(args: argparse.Namespace) -> int:
 
     check_output_file(args.output)
     items = load_kormedmcqa(args.source, exam=args.exam, split=args.split, encoding=args.encoding)
-    write_jsonl(args.output, items)
-    print(f"wrote {len(items)} {args.exam} items to {args.output}", file=sys.stderr)
-    return 0
+    return _wrote(items, args.output, f"{args.exam} items")
 
 
 def _prepare_mtsdialog(args: argparse.Namespace) -> int:
@@ -52,9 +53,7 @@ def _prepare_mtsdialog(args: argparse.Namespace) -> int:
 
     check_output_file(args.output)
     items = load_mtsdialog(args.path, split=args.split, encoding=args.encoding)
-    write_jsonl(args.output, items)
-    print(f"wrote {len(items)} MTS-Dialog items to {args.output}", file=sys.stderr)
-    return 0
+    return _wrote(items, args.output, "MTS-Dialog items")
 
 
 def _prepare_instruct(args: argparse.Namespace) -> int:
@@ -62,9 +61,7 @@ def _prepare_instruct(args: argparse.Namespace) -> int:
 
     check_output_file(args.output)
     items = load_instruct(args.path, args.name, encoding=args.encoding)
-    write_jsonl(args.output, items)
-    print(f"wrote {len(items)} items ({_summary(items)}) to {args.output}", file=sys.stderr)
-    return 0
+    return _wrote(items, args.output, f"items ({_summary(items)})")
 
 
 def _split(args: argparse.Namespace) -> int:
@@ -82,12 +79,10 @@ def _split(args: argparse.Namespace) -> int:
         input_file=args.items,
     )
     totals = manifest["totals"]
-    print(
+    return done(
         f"{manifest['mode']} split of {len(items)} items: train {totals['train']}, "
-        f"val {totals['val']}, test {totals['test']} -> {args.outdir}",
-        file=sys.stderr,
+        f"val {totals['val']}, test {totals['test']} -> {args.outdir}"
     )
-    return 0
 
 
 def _demo_data(args: argparse.Namespace) -> int:
@@ -95,12 +90,10 @@ def _demo_data(args: argparse.Namespace) -> int:
 
     summary = write_demo_data(args.outdir, seed=args.seed)
     aihub = summary["aihub71875"]
-    print(
+    return done(
         f"wrote illustrative demo data to {args.outdir}: aihub71875 {aihub['n_items']} items "
-        f"({aihub['by_split']}), kormedmcqa/doctor.csv {summary['kormedmcqa']['n_items']} items",
-        file=sys.stderr,
+        f"({aihub['by_split']}), kormedmcqa/doctor.csv {summary['kormedmcqa']['n_items']} items"
     )
-    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:

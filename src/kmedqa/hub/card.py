@@ -14,7 +14,7 @@ summary, the per-item scores and the config: nothing is typed in by hand.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import yaml
 
@@ -68,21 +68,24 @@ def metric_results(
     return out
 
 
+class CardRun(TypedDict):
+    """The trained run a card describes (front matter and body alike)."""
+
+    model: str
+    train_set: str
+    model_spec: dict[str, Any]
+    train_summary: dict[str, Any]
+    results: dict[str, list[dict[str, Any]]]  # eval set -> metric_results(...)
+
+
 def card_data(
-    *,
-    model: str,
-    train_set: str,
-    model_spec: dict[str, Any],
-    train_summary: dict[str, Any],
-    results: dict[str, list[dict[str, Any]]],
-    datasets: list[str],
-    hub: dict[str, Any],
+    *, datasets: list[str], hub: dict[str, Any], **card_run: Unpack[CardRun]
 ) -> dict[str, Any]:
     """The card's front matter as a plain dict (the Hub's metadata schema)."""
-    run = f"{model}/ft-{train_set}"
-    quant = train_summary.get("quantization", "none")
+    run = f"{card_run['model']}/ft-{card_run['train_set']}"
+    quant = card_run["train_summary"].get("quantization", "none")
     index_results = []
-    for eval_set, metrics in results.items():
+    for eval_set, metrics in card_run["results"].items():
         if not metrics:
             continue
         index_results.append(
@@ -112,22 +115,15 @@ def card_data(
         "tags": ["kmedqa", "lora", *(["qlora"] if quant == "nf4" else []), "medical", "peft"],
         "model-index": [{"name": f"kmedqa-{run.replace('/', '-')}", "results": index_results}],
     }
-    base = _hub_id(model_spec)
+    base = _hub_id(card_run["model_spec"])
     if base:
         data["base_model"] = base
     return data
 
 
-def _body(
-    *,
-    model: str,
-    train_set: str,
-    model_spec: dict[str, Any],
-    train_summary: dict[str, Any],
-    results: dict[str, list[dict[str, Any]]],
-    study: str,
-    configfile: str | None,
-) -> str:
+def _body(run: CardRun, *, study: str, configfile: str | None) -> str:
+    model, train_set, model_spec = run["model"], run["train_set"], run["model_spec"]
+    train_summary, results = run["train_summary"], run["results"]
     lora = train_summary.get("lora", {})
     args = train_summary.get("args", {})
     base = _hub_id(model_spec) or f"{model_spec.get('source')}: {model_spec.get('id')}"
@@ -197,18 +193,9 @@ def render_card(data: dict[str, Any], body: str) -> str:
 
 def write_card(out_dir: Path, **kwargs: Any) -> str:
     """Write ``out_dir/README.md``; returns its text."""
-    data = card_data(
-        **{k: kwargs[k] for k in ("model", "train_set", "model_spec", "train_summary")},
-        results=kwargs["results"],
-        datasets=kwargs["datasets"],
-        hub=kwargs.get("hub") or {},
-    )
-    body = _body(
-        **{k: kwargs[k] for k in ("model", "train_set", "model_spec", "train_summary")},
-        results=kwargs["results"],
-        study=kwargs.get("study", ""),
-        configfile=kwargs.get("configfile"),
-    )
+    run = CardRun(**{k: kwargs[k] for k in CardRun.__annotations__})
+    data = card_data(datasets=kwargs["datasets"], hub=kwargs.get("hub") or {}, **run)
+    body = _body(run, study=kwargs.get("study", ""), configfile=kwargs.get("configfile"))
     text = render_card(data, body)
     (out_dir / "README.md").write_text(text, encoding="utf-8")
     return text

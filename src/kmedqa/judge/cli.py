@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from kmedqa.cli import done
 from kmedqa.errors import ConfigError, InputError
 from kmedqa.io import atomic_write_text, check_output_file, read_json, read_jsonl
 from kmedqa.items import check_item_shas, read_items
@@ -110,14 +111,11 @@ def cmd_judge(args: argparse.Namespace) -> int:
             handler.close()
             logger.setLevel(old_level)
     if summary["status"] == "not_run":
-        print(f"judge not run: {summary['reason']}", file=sys.stderr)
-    else:
-        print(
-            f"judge: {summary['n_ok']} ok, {summary['n_invalid']} invalid of {summary['n_requested']} "
-            f"({summary['calls_made']} calls, {summary['cache_hits']} cached)",
-            file=sys.stderr,
-        )
-    return 0
+        return done(f"judge not run: {summary['reason']}")
+    return done(
+        f"judge: {summary['n_ok']} ok, {summary['n_invalid']} invalid of {summary['n_requested']} "
+        f"({summary['calls_made']} calls, {summary['cache_hits']} cached)"
+    )
 
 
 def cmd_table(args: argparse.Namespace) -> int:
