@@ -14,11 +14,11 @@ import pytest
 from kmedqa.data.aihub import load_aihub
 from kmedqa.data.demo import (
     KORMEDMCQA_COLUMNS,
-    particle,
     write_aihub_demo,
     write_demo_data,
     write_kormedmcqa_demo,
 )
+from kmedqa.data.korean import particle
 from kmedqa.data.kormedmcqa import load_kormedmcqa
 from kmedqa.items import validate_item
 

@@ -6,7 +6,7 @@ KorMedMCQA or any other third-party source. ``relations.yaml`` holds families of
 facts ``subject -> object`` with their question templates (:class:`Relation`,
 :class:`Fact`), ``cases.yaml`` the exam-style vignettes of the KorMedMCQA-style
 demo (:class:`Case`); the files' headers say what each field means. The order of
-everything is part of the data: :mod:`kmedqa.data.demo` draws from it with a seed.
+everything is part of the data: :mod:`kmedqa.data.demo_records` draws from it with a seed.
 
 This is demo content for exercising the pipeline, not clinical guidance.
 """
