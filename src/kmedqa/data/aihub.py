@@ -11,6 +11,10 @@ JSON files, at any depth. It is lenient about the container (one record per
 file, a JSON list of records, or ``{"data": [...]}``) and strict about the
 fields: any problem raises :class:`~kmedqa.errors.InputError` naming the file
 (``zip/member`` inside an archive), the item and the field.
+
+One file on purpose, a little over the usual size: every quirk of AI Hub's label format
+(options inline or one a line, circled or numbered; NFD folder names; cp949 member names;
+source parts beside the labels) is read here, in one place.
 """
 
 from __future__ import annotations
