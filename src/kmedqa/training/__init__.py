@@ -7,7 +7,8 @@ CUDA; ``quantization: none`` trains LoRA on unquantized weights (the CPU demo), 
 the config says so, never as a fallback.
 
 Checkpoints go to ``checkpoint_dir`` (outside Snakemake's outputs): a killed job rerun
-with the same config resumes from its last checkpoint.
+with the same config resumes from its last checkpoint (:mod:`.checkpoints`). The loss log
+is :mod:`.losslog`'s, the summary's parameter, memory and version counts :mod:`.report`'s.
 """
 
 from __future__ import annotations
