@@ -96,6 +96,13 @@ def _demo_data(args: argparse.Namespace) -> int:
     )
 
 
+def _writes_items(p: argparse.ArgumentParser, func) -> None:
+    """The options every ``prepare`` source ends with: the items file, the input's encoding."""
+    p.add_argument("-o", "--output", required=True, help="items file to write (.jsonl)")
+    p.add_argument("--encoding", help=ENCODING_HELP)
+    p.set_defaults(func=func)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from kmedqa.data.kormedmcqa import EXAMS, HUB_ID, SPLITS
 
@@ -106,9 +113,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "aihub", help="AI Hub 71875 필수의료 의학지식 (TL_/VL_ zips or extracted JSON)"
     )
     p.add_argument("root", help="download root, a folder inside it, a label zip or a JSON file")
-    p.add_argument("-o", "--output", required=True, help="items file to write (.jsonl)")
-    p.add_argument("--encoding", help=ENCODING_HELP)
-    p.set_defaults(func=_prepare_aihub)
+    _writes_items(p, _prepare_aihub)
 
     p = sources.add_parser(
         "kormedmcqa", help="KorMedMCQA (local parquet/csv/jsonl/json or the hub)"
@@ -118,9 +123,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--split", default=None, choices=SPLITS, help="keep only this split (default: all)"
     )
-    p.add_argument("-o", "--output", required=True, help="items file to write (.jsonl)")
-    p.add_argument("--encoding", help=ENCODING_HELP)
-    p.set_defaults(func=_prepare_kormedmcqa)
+    _writes_items(p, _prepare_kormedmcqa)
 
     p = sources.add_parser("mtsdialog", help="MTS-Dialog CSV file(s) (section header + summary)")
     p.add_argument("path", help="the folder with the three MTS-Dialog CSVs, or one CSV")
@@ -130,18 +133,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=["train", "val", "test"],
         help="split of a single CSV whose name does not say it (test set 2, augmented sets)",
     )
-    p.add_argument("-o", "--output", required=True, help="items file to write (.jsonl)")
-    p.add_argument("--encoding", help=ENCODING_HELP)
-    p.set_defaults(func=_prepare_mtsdialog)
+    _writes_items(p, _prepare_mtsdialog)
 
     p = sources.add_parser(
         "instruct", help="instruction data: JSON/JSONL of question/instruction/answer"
     )
     p.add_argument("path")
     p.add_argument("--name", required=True, help="dataset name written into each item")
-    p.add_argument("-o", "--output", required=True, help="items file to write (.jsonl)")
-    p.add_argument("--encoding", help=ENCODING_HELP)
-    p.set_defaults(func=_prepare_instruct)
+    _writes_items(p, _prepare_instruct)
 
     p = sub.add_parser("split", help="deterministic train/val/test split with a manifest")
     p.add_argument("items", help="normalized items (.jsonl)")

@@ -27,12 +27,7 @@ class AnthropicGenerationBackend(HostedBackend):
     def make_client(self, key: str) -> Any:
         import anthropic
 
-        return anthropic.Anthropic(
-            api_key=key,
-            base_url=self.spec.get("base_url"),
-            max_retries=0,
-            timeout=float(self.settings["timeout_s"]),
-        )
+        return self.sdk_client(anthropic.Anthropic, key)
 
     def send(self, req: HostedRequest) -> HostedReply:
         system = [m["content"] for m in req.messages if m["role"] == "system"]

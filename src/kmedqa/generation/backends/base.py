@@ -215,6 +215,16 @@ class HostedBackend:
         return {"temperature": self.spec.get("temperature")}
 
     # -- shared ----------------------------------------------------------------------
+    def sdk_client(self, client_class: type, key: str) -> Any:
+        """A client of the ``openai`` or ``anthropic`` SDK: its own retries off (ours are
+        in :meth:`ask`), the configured timeout, the spec's ``base_url`` (None: the SDK's)."""
+        return client_class(
+            api_key=key,
+            base_url=self.spec.get("base_url"),
+            max_retries=0,
+            timeout=float(self.settings["timeout_s"]),
+        )
+
     def scrub(self, text: Any) -> Any:
         return scrub(text, self._secrets)
 

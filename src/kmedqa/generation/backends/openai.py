@@ -46,12 +46,7 @@ class OpenAIBackend(HostedBackend):
     def make_client(self, key: str) -> Any:
         import openai
 
-        return openai.OpenAI(
-            api_key=key,
-            base_url=self.spec.get("base_url"),
-            max_retries=0,
-            timeout=float(self.settings["timeout_s"]),
-        )
+        return self.sdk_client(openai.OpenAI, key)
 
     def send(self, req: HostedRequest) -> HostedReply:
         budget = "max_tokens" if self.spec.get("base_url") else "max_completion_tokens"

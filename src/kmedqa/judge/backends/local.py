@@ -15,13 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kmedqa.judge.base import (
-    BackendStats,
-    JudgeReply,
-    JudgeRequest,
-    resolve_config,
-    scored_reply,
-)
+from kmedqa.judge.base import BackendStats, JudgeReply, JudgeRequest, resolve_config, scored_reply
 from kmedqa.judge.rubric import Rubric, parse_json_reply
 
 log = logging.getLogger("kmedqa.judge")
