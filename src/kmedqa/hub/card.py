@@ -121,7 +121,7 @@ def card_data(
     return data
 
 
-def _body(run: CardRun, *, study: str, configfile: str | None) -> str:
+def _body(*, study: str, configfile: str | None, **run: Unpack[CardRun]) -> str:
     model, train_set, model_spec = run["model"], run["train_set"], run["model_spec"]
     train_summary, results = run["train_summary"], run["results"]
     lora = train_summary.get("lora", {})
@@ -195,7 +195,7 @@ def write_card(out_dir: Path, **kwargs: Any) -> str:
     """Write ``out_dir/README.md``; returns its text."""
     run = CardRun(**{k: kwargs[k] for k in CardRun.__annotations__})
     data = card_data(datasets=kwargs["datasets"], hub=kwargs.get("hub") or {}, **run)
-    body = _body(run, study=kwargs.get("study", ""), configfile=kwargs.get("configfile"))
+    body = _body(study=kwargs.get("study", ""), configfile=kwargs.get("configfile"), **run)
     text = render_card(data, body)
     (out_dir / "README.md").write_text(text, encoding="utf-8")
     return text
