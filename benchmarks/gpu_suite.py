@@ -157,6 +157,7 @@ def items(n: int, words: int, task: str = "descriptive") -> list[dict]:
 def bench_training(mj: Path, work: Path, dry: bool, steps: int) -> dict:
     import torch
 
+    from kmedqa.testing import train_outputs
     from kmedqa.training import train
 
     args = {
@@ -193,10 +194,7 @@ def bench_training(mj: Path, work: Path, dry: bool, steps: int) -> dict:
         formats={},
         training=training,
         seed=42,
-        adapter_dir=str(work / "adapter"),
-        loss_csv=str(work / "loss.csv"),
-        summary_json=str(work / "train_summary.json"),
-        checkpoint_dir=str(work / "checkpoints"),
+        **train_outputs(work, "train_summary.json", "checkpoints"),
     )
     wall = time.perf_counter() - t0
     per_step = summary["wall_time_s"] / max(1, summary["global_steps"])
