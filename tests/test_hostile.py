@@ -84,17 +84,12 @@ def jsonl_bytes(rows, encoding="utf-8") -> bytes:
 def mts_items(tmp_path: Path, name: str, answers: list[str]) -> Path:
     items = [
         make_item(
-            id=f"mtsdialog-test-{i}",
-            dataset="mtsdialog",
-            task="section_summary",
-            domain="genhx",
-            q_type="section_summary",
-            question=f"Doctor: visit {i}?",
-            answer=f"GENHX#{a}",
+            id=f"mtsdialog-test-{i}", dataset="mtsdialog", task="section_summary", domain="genhx",
+            q_type="section_summary", question=f"Doctor: visit {i}?", answer=f"GENHX#{a}",
             meta={"section_header": "genhx", "section_text": a},
-        )  # fmt: skip
+        )
         for i, a in enumerate(answers)
-    ]
+    ]  # fmt: skip
     write_jsonl(tmp_path / name, items)
     return tmp_path / name
 
