@@ -161,6 +161,7 @@ def run_training(work: Path, model_json: Path, steps: int) -> dict:
     from kmedqa.generation import render_prompts
     from kmedqa.generation.bench import demo_items
     from kmedqa.models import load_model, load_tokenizer, read_model_info
+    from kmedqa.testing import train_outputs
     from kmedqa.training import count_parameters, train
 
     items = demo_items(96, mix="aihub")
@@ -208,10 +209,7 @@ def run_training(work: Path, model_json: Path, steps: int) -> dict:
             formats=FORMATS,
             training=training,
             seed=42,
-            adapter_dir=str(work / "adapter"),
-            loss_csv=str(work / "loss.csv"),
-            summary_json=str(work / "train_summary.json"),
-            checkpoint_dir=str(work / "ckpt"),
+            **train_outputs(work, "train_summary.json"),
         )
     finally:
         trl.SFTTrainer.train = real_train

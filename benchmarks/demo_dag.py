@@ -25,18 +25,9 @@ DAG_MODULES = {
     "gpu": ("snakemake", "jsonschema", "yaml", "datasets", "trl", "bitsandbytes", "tqdm"),
     "all": ("scipy", "pandas", "matplotlib", "koreanize_matplotlib", "kiwipiepy", "rouge_score"),
 }
-TINY_ARCH = {  # --dry: the same model type, tiny (seconds on a CPU)
-    "model_type": "gemma3_text",
-    "vocab_size": 8192,
-    "hidden_size": 32,
-    "intermediate_size": 64,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "num_key_value_heads": 1,
-    "head_dim": 16,
-    "sliding_window": 512,
-    "layer_types": ["sliding_attention", "full_attention"],  # merged into the YAML's
-}
+# --dry: kmedqa.testing.tiny_random_arch (the same model type, tiny: seconds on a CPU), merged
+# over the GPU config's architecture
+TINY_VOCAB = 8192
 
 
 def missing_modules(target: str, dry: bool) -> list[str]:
@@ -130,7 +121,9 @@ def run_dag(workdir: Path, *, dry: bool, target: str = "gpu", timeout_s: int = 4
     steps = [("plan", ["-n", *targets(config, target)], [])]
     if dry:  # one real job, tiny and on the CPU: the random model behind the GPU config
         tiny = workdir / "tiny_model.yaml"
-        spec = {"architecture": TINY_ARCH, "dtype": "float32"}
+        from kmedqa.testing import tiny_random_arch
+
+        spec = {"architecture": tiny_random_arch(TINY_VOCAB), "dtype": "float32"}
         tiny.write_text(yaml.safe_dump({"models": {"gemma3-270m": spec}}), encoding="utf-8")
         steps.append(("run", ["results/models/gemma3-270m/model.json"], [tiny]))
     else:

@@ -66,16 +66,10 @@ QWEN7B = dict(  # Qwen/Qwen2.5-7B-Instruct config.json
     rms_norm_eps=1e-6,
     tie_word_embeddings=False,
 )
-TINY = dict(
-    hidden_size=64,
-    intermediate_size=128,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    num_key_value_heads=2,
-    vocab_size=1024,
-    max_position_embeddings=4096,
-    tie_word_embeddings=False,
-)
+TINY = dict(  # --dry: the same architecture, tiny
+    hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+    num_key_value_heads=2, vocab_size=1024, max_position_embeddings=4096, tie_word_embeddings=False,
+)  # fmt: skip
 STUDY = {"train_items": 13824, "epochs": 3, "batch": 2, "accum": 8, "max_length": 1024}
 TEST_ITEMS = {"aihub-test": 1728, "kormedmcqa-test": 3009}  # × base + fine-tuned
 H200 = {"hbm_bytes_per_s": 4.8e12, "bf16_flops": 989e12}  # NVIDIA H200 SXM datasheet (dense)
@@ -157,6 +151,7 @@ def items(n: int, words: int, task: str = "descriptive") -> list[dict]:
 def bench_training(mj: Path, work: Path, dry: bool, steps: int) -> dict:
     import torch
 
+    from kmedqa.testing import train_outputs
     from kmedqa.training import train
 
     args = {
@@ -193,10 +188,7 @@ def bench_training(mj: Path, work: Path, dry: bool, steps: int) -> dict:
         formats={},
         training=training,
         seed=42,
-        adapter_dir=str(work / "adapter"),
-        loss_csv=str(work / "loss.csv"),
-        summary_json=str(work / "train_summary.json"),
-        checkpoint_dir=str(work / "checkpoints"),
+        **train_outputs(work, "train_summary.json", "checkpoints"),
     )
     wall = time.perf_counter() - t0
     per_step = summary["wall_time_s"] / max(1, summary["global_steps"])

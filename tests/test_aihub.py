@@ -75,13 +75,8 @@ def make_download(root: Path, train=GOOD_TRAIN, val=GOOD_VAL) -> Path:
 
 def test_load_from_zips(tmp_path):
     items = load_aihub(make_download(tmp_path / "dl"))
-    assert [it["id"] for it in items] == [
-        "aihub-101",
-        "aihub-102",
-        "aihub-103",
-        "aihub-104",
-        "aihub-201",
-    ]
+    ids = [it["id"] for it in items]
+    assert ids == ["aihub-101", "aihub-102", "aihub-103", "aihub-104", "aihub-201"]
     mcq = items[0]
     assert mcq["dataset"] == "aihub71875" and mcq["task"] == "mcq"
     assert mcq["domain"] == "내과" and mcq["q_type"] == "객관식"

@@ -12,7 +12,7 @@ from helpers.workflow import run_snakemake
 from kmedqa.errors import ConfigError, InputError
 from kmedqa.io import write_jsonl
 from kmedqa.items import make_item
-from kmedqa.testing import CORPUS, write_model_json
+from kmedqa.testing import CORPUS, train_outputs, write_model_json
 from kmedqa.training import train
 from kmedqa.training.cpt import cpt_settings, merge_cpt, read_corpus, split_documents, train_cpt
 
@@ -99,10 +99,7 @@ def chain(tiny_model_dir, tmp_path_factory):
         training=TRAINING,
         cpt=CPT,
         seed=0,
-        adapter_dir=str(cpt_dir / "adapter"),
-        loss_csv=str(cpt_dir / "loss.csv"),
-        summary_json=str(cpt_dir / "summary.json"),
-        checkpoint_dir=str(work / "ckpt-cpt"),
+        **train_outputs(cpt_dir, checkpoints=work / "ckpt-cpt"),
     )
     merged = merge_cpt(
         model_json=str(base_json),
@@ -125,10 +122,7 @@ def chain(tiny_model_dir, tmp_path_factory):
         formats={"qa": "instruct"},
         training=TRAINING,
         seed=0,
-        adapter_dir=str(work / "sft" / "adapter"),
-        loss_csv=str(work / "sft" / "loss.csv"),
-        summary_json=str(work / "sft" / "summary.json"),
-        checkpoint_dir=str(work / "ckpt-sft"),
+        **train_outputs(work / "sft", checkpoints=work / "ckpt-sft"),
     )
     return work, base_json, cpt_dir, summary, merged, sft
 

@@ -28,18 +28,10 @@ def _items(domains: dict[str, int]) -> list[dict]:
             q_type = "객관식" if i % 3 else "서술형"
             task = "mcq" if q_type == "객관식" else "descriptive"
             extra = {"options": ["가", "나"], "answer_index": 0} if task == "mcq" else {}
-            out.append(
-                make_item(
-                    id=f"{d}-{i:03d}",
-                    dataset="aihub71875",
-                    task=task,
-                    domain=d,
-                    q_type=q_type,
-                    question=f"질문 {d} {i}",
-                    answer="가",
-                    **extra,
-                )  # fmt: skip
-            )
+            out.append(make_item(
+                id=f"{d}-{i:03d}", dataset="aihub71875", task=task, domain=d, q_type=q_type,
+                question=f"질문 {d} {i}", answer="가", **extra,
+            ))  # fmt: skip
     return out
 
 

@@ -10,6 +10,7 @@ import random
 
 import pytest
 from helpers.fake_hosted import DEFAULT_TEXT, USAGE, FakeHosted
+from helpers.loopback import server_fixture
 
 from kmedqa.errors import ConfigError, KmedqaError
 from kmedqa.generation.backends import generate_hosted
@@ -36,11 +37,7 @@ SETTINGS = {
 }
 
 
-@pytest.fixture
-def server():
-    s = FakeHosted().start()
-    yield s
-    s.stop()
+server = server_fixture(FakeHosted)
 
 
 @pytest.fixture(autouse=True)

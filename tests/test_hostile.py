@@ -84,17 +84,12 @@ def jsonl_bytes(rows, encoding="utf-8") -> bytes:
 def mts_items(tmp_path: Path, name: str, answers: list[str]) -> Path:
     items = [
         make_item(
-            id=f"mtsdialog-test-{i}",
-            dataset="mtsdialog",
-            task="section_summary",
-            domain="genhx",
-            q_type="section_summary",
-            question=f"Doctor: visit {i}?",
-            answer=f"GENHX#{a}",
+            id=f"mtsdialog-test-{i}", dataset="mtsdialog", task="section_summary", domain="genhx",
+            q_type="section_summary", question=f"Doctor: visit {i}?", answer=f"GENHX#{a}",
             meta={"section_header": "genhx", "section_text": a},
-        )  # fmt: skip
+        )
         for i, a in enumerate(answers)
-    ]
+    ]  # fmt: skip
     write_jsonl(tmp_path / name, items)
     return tmp_path / name
 
@@ -124,33 +119,31 @@ def assert_one_line_error(rc, err, needles, output: Path | None):
 # Each builder returns (argv, needles the one line must contain, output that must not exist).
 
 
+def refused(t: Path, argv: list, needles: list[str], output: str = "items.jsonl"):
+    """The case ``argv -o t/output``: (argv, needles, the output that must not appear)."""
+    return [*argv, "-o", t / output], needles, t / output
+
+
 def case_mts_cp1252(t):
     f = mts_csv(t / TS1, [["0", "GENHX", "Patient’s history.", "Doctor: Hi."]], encoding="cp1252")
-    out = t / "items.jsonl"
-    return (
-        ["prepare", "mtsdialog", f, "-o", out],
-        [str(f), "line 2", "field 'encoding'", "--encoding cp1252"],
-        out,
+    return refused(
+        t, ["prepare", "mtsdialog", f], [str(f), "line 2", "field 'encoding'", "--encoding cp1252"]
     )
 
 
 def case_mts_cp949(t):
     f = mts_csv(t / TS1, [["0", "GENHX", "환자의 병력.", "의사: 안녕하세요."]], encoding="cp949")
-    out = t / "items.jsonl"
-    return (
-        ["prepare", "mtsdialog", f, "-o", out],
+    return refused(
+        t,
+        ["prepare", "mtsdialog", f],
         [str(f), "field 'encoding'", "looks like CP949", "--encoding cp949"],
-        out,
     )
 
 
 def case_mts_utf16_no_bom(t):
     f = mts_csv(t / TS1, MTS_ROWS, encoding="utf-16-le")
-    out = t / "items.jsonl"
-    return (
-        ["prepare", "mtsdialog", f, "-o", out],
-        [str(f), "field 'encoding'", "looks like UTF-16"],
-        out,
+    return refused(
+        t, ["prepare", "mtsdialog", f], [str(f), "field 'encoding'", "looks like UTF-16"]
     )
 
 
@@ -159,8 +152,7 @@ def case_mts_unterminated_quote_at_eof(t):
     f.write_text(
         MTS_HEADER + '0,GENHX,Summary.,"Doctor: hi\n1,CC,Cough.,Doctor: what\n', encoding="utf-8"
     )
-    out = t / "items.jsonl"
-    return ["prepare", "mtsdialog", f, "-o", out], [str(f), "malformed CSV", "unterminated"], out
+    return refused(t, ["prepare", "mtsdialog", f], [str(f), "malformed CSV", "unterminated"])
 
 
 def case_mts_unterminated_quote_swallows_rows(t):
@@ -171,21 +163,17 @@ def case_mts_unterminated_quote_swallows_rows(t):
         + '0,GENHX,Summary.,"Doctor: hi\n1,CC,Cough.,Doctor: what\n2,ROS,Negative.,Doctor: pain"\n',
         encoding="utf-8",
     )
-    out = t / "items.jsonl"
-    return (
-        ["prepare", "mtsdialog", f, "-o", out],
+    return refused(
+        t,
+        ["prepare", "mtsdialog", f],
         [str(f), "item 0", "field 'dialogue'", "data row '1'", "unterminated quote"],
-        out,
     )
 
 
 def case_mts_test_set_2_without_split(t):
     f = mts_csv(t / TS2, MTS_ROWS)
-    out = t / "items.jsonl"
-    return (
-        ["prepare", "mtsdialog", f, "-o", out],
-        [str(f), "field 'split'", "--split", "split_of_file"],
-        out,
+    return refused(
+        t, ["prepare", "mtsdialog", f], [str(f), "field 'split'", "--split", "split_of_file"]
     )
 
 
@@ -203,12 +191,7 @@ def case_mts_output_is_a_folder(t):
 def case_kormedmcqa_jsonl_cp949(t):
     f = t / "doctor-test.jsonl"
     f.write_bytes(jsonl_bytes([kmcqa_row(1)], "cp949"))
-    out = t / "items.jsonl"
-    return (
-        ["prepare", "kormedmcqa", f, "-o", out],
-        [str(f), "line 1", "field 'encoding'", "CP949"],
-        out,
-    )
+    return refused(t, ["prepare", "kormedmcqa", f], [str(f), "line 1", "field 'encoding'", "CP949"])
 
 
 def case_kormedmcqa_output_is_a_folder(t):
@@ -223,11 +206,10 @@ def case_aihub_label_cp949(t):
         root / LABELS / "TL_내과.zip",
         {"a.json": json.dumps(aihub_rec(1), ensure_ascii=False).encode("cp949")},
     )
-    out = t / "items.jsonl"
-    return (
-        ["prepare", "aihub", root, "-o", out],
+    return refused(
+        t,
+        ["prepare", "aihub", root],
         ["TL_내과.zip/a.json", "field 'encoding'", "looks like CP949"],
-        out,
     )
 
 
@@ -237,8 +219,7 @@ def case_aihub_label_utf16_no_bom(t):
         root / LABELS / "TL_내과.zip",
         {"a.json": json.dumps(aihub_rec(1), ensure_ascii=False).encode("utf-16-le")},
     )
-    out = t / "items.jsonl"
-    return ["prepare", "aihub", root, "-o", out], ["TL_내과.zip/a.json", "looks like UTF-16"], out
+    return refused(t, ["prepare", "aihub", root], ["TL_내과.zip/a.json", "looks like UTF-16"])
 
 
 def case_aihub_empty_zip_beside_good_zips(t):
@@ -246,16 +227,16 @@ def case_aihub_empty_zip_beside_good_zips(t):
     good = json.dumps([aihub_rec(1), aihub_rec(2)], ensure_ascii=False).encode()
     write_zip(root / LABELS / "TL_내과.zip", {"a.json": good})
     write_zip(root / LABELS / "TL_외과.zip", {})
-    out = t / "items.jsonl"
-    return ["prepare", "aihub", root, "-o", out], ["TL_외과.zip", "no JSON label files"], out
+    return refused(t, ["prepare", "aihub", root], ["TL_외과.zip", "no JSON label files"])
 
 
 def case_score_items_cp949(t):
     items = mts_items(t, "items.jsonl", ["Ok."])
     gens = gens_for(items, t / "gens.jsonl")
     items.write_bytes(items.read_text(encoding="utf-8").replace("visit", "방문").encode("cp949"))
-    out = t / "scores.jsonl"
-    return ["score", items, gens, "-o", out], [str(items), "field 'encoding'", "CP949"], out
+    return refused(
+        t, ["score", items, gens], [str(items), "field 'encoding'", "CP949"], "scores.jsonl"
+    )
 
 
 def case_score_generations_cp1252(t):
@@ -266,11 +247,11 @@ def case_score_generations_cp1252(t):
             [{"id": "mtsdialog-test-0", "run": "m:base", "output": "GENHX#Patient’s"}], "cp1252"
         )
     )
-    out = t / "scores.jsonl"
-    return (
-        ["score", items, gens, "-o", out],
+    return refused(
+        t,
+        ["score", items, gens],
         [str(gens), "line 1", "field 'encoding'", "cp1252"],
-        out,
+        "scores.jsonl",
     )
 
 
@@ -278,11 +259,11 @@ def case_score_other_items_same_ids(t):
     ts1 = mts_items(t, "ts1.jsonl", ["Seizures.", "Cough."])
     ts2 = mts_items(t, "ts2.jsonl", ["Congestion.", "Cough."])  # same ids, other content
     gens = gens_for(ts1, t / "ts1-gens.jsonl")
-    out = t / "scores.jsonl"
-    return (
-        ["score", ts2, gens, "-o", out],
+    return refused(
+        t,
+        ["score", ts2, gens],
         [str(gens), "item mtsdialog-test-0", "field 'item_sha'", str(ts2)],
-        out,
+        "scores.jsonl",
     )
 
 
@@ -294,17 +275,9 @@ def case_score_test_set_2_vs_test_set_1_generations(t):
     args = ["prepare", "mtsdialog", two, "--split", "test", "-o", t / "ts2.jsonl"]
     assert run_cli(args, _CAP[0])[0] == 0
     gens = gens_for(t / "ts1.jsonl", t / "ts1-gens.jsonl")
-    out = t / "scores.jsonl"
-    return (
-        ["score", t / "ts2.jsonl", gens, "-o", out],
-        [
-            str(gens),
-            "item mtsdialog-test2-0",
-            "first generation: mtsdialog-test-0",
-            "another items file",
-        ],
-        out,
-    )
+    first = "first generation: mtsdialog-test-0"
+    needles = [str(gens), "item mtsdialog-test2-0", first, "another items file"]
+    return refused(t, ["score", t / "ts2.jsonl", gens], needles, "scores.jsonl")
 
 
 def case_score_output_is_a_folder(t):
@@ -317,11 +290,8 @@ def case_compare_other_items(t):
     a, b = t / "a.jsonl", t / "b.jsonl"
     write_jsonl(a, [{"id": f"q{i}", "item_sha": f"{i:016x}", "m": i % 2} for i in range(4)])
     write_jsonl(b, [{"id": f"q{i}", "item_sha": f"{i + (i == 2):016x}", "m": 1} for i in range(4)])
-    out = t / "cmp.json"
-    return (
-        ["compare", a, b, "--metric", "m", "-o", out],
-        [str(b), "item q2", "field 'item_sha'"],
-        out,
+    return refused(
+        t, ["compare", a, b, "--metric", "m"], [str(b), "item q2", "field 'item_sha'"], "cmp.json"
     )
 
 

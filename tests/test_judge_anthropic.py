@@ -9,6 +9,7 @@ import random
 import pytest
 from helpers.fake_anthropic import VALID, FakeAnthropic
 from helpers.judge_fixtures import make_generations, make_items
+from helpers.loopback import server_fixture
 
 from kmedqa.cli import main as kmedqa_main
 from kmedqa.errors import KmedqaError
@@ -22,11 +23,7 @@ KEY = "sk-test-K3yThatMustNeverBeWritten-0123456789"
 MODEL = "claude-sonnet-4-6"
 
 
-@pytest.fixture
-def server():
-    s = FakeAnthropic().start()
-    yield s
-    s.stop()
+server = server_fixture(FakeAnthropic)
 
 
 @pytest.fixture(autouse=True)

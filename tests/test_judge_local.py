@@ -1,4 +1,5 @@
-"""The local judge backend on a tiny randomly initialized model built offline.
+"""The local judge backend on the tiny randomly initialized model built offline
+(``tiny_model_dir``: kmedqa.testing.build_tiny_model).
 
 A random model cannot follow the rubric, so its replies are recorded ``invalid`` with
 the raw text: that is the behaviour under test (no score is ever imputed).
@@ -6,65 +7,19 @@ the raw text: that is the behaviour under test (no score is ever imputed).
 
 from __future__ import annotations
 
-import pytest
 from helpers.judge_fixtures import make_generations, make_items
 
 from kmedqa.io import read_json, read_jsonl
 from kmedqa.judge.backends.local import LocalBackend
 from kmedqa.judge.run import judge_run
 
-VOCAB = ["[PAD]", "[UNK]", "[BOS]", "[EOS]", "<", ">", "{", "}", '"', ":", ",", "/", "|"]
-VOCAB += ["accuracy", "completeness", "relevance", "system", "user", "assistant", "JSON"]
-VOCAB += [str(i) for i in range(10)]
-TEMPLATE = (
-    "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} [EOS]\n{% endfor %}"
-    "{% if add_generation_prompt %}<assistant> {% endif %}"
-)
 
-
-@pytest.fixture(scope="module")
-def tiny_judge(tmp_path_factory):
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    out = tmp_path_factory.mktemp("tiny-judge")
-    tk = Tokenizer(models.WordLevel({t: i for i, t in enumerate(VOCAB)}, unk_token="[UNK]"))
-    tk.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Whitespace(), pre_tokenizers.Punctuation()]
-    )
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=tk,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        bos_token="[BOS]",
-        eos_token="[EOS]",
-    )
-    tok.chat_template = TEMPLATE
-    tok.save_pretrained(out)
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=len(VOCAB),
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=2048,
-        pad_token_id=0,
-        bos_token_id=2,
-        eos_token_id=3,
-    )
-    LlamaForCausalLM(cfg).save_pretrained(out)
-    return out
-
-
-def test_tiny_local_judge_records_invalid(tiny_judge, tmp_path):
+def test_tiny_local_judge_records_invalid(tiny_model_dir, tmp_path):
     items = make_items(with_mcq=False)[:2]
     gens = make_generations(items)
     cfg = {
         "backend": "local",
-        "model": str(tiny_judge),
+        "model": str(tiny_model_dir),
         "sample": "all",
         "local": {"max_new_tokens": 6},
     }
@@ -74,7 +29,7 @@ def test_tiny_local_judge_records_invalid(tiny_judge, tmp_path):
     )  # allow_external not needed
     rows = read_jsonl(out)
     assert summary["status"] == "ok" and summary["judge_backend"] == "local"
-    assert summary["judge_model"] == str(tiny_judge)
+    assert summary["judge_model"] == str(tiny_model_dir)
     assert summary["n_invalid"] == 4 and summary["n_ok"] == 0 and summary["calls_made"] == 4
     assert summary["tokens"]["input"] > 100 and 0 < summary["tokens"]["output"] <= 4 * 6
     assert summary["cost_estimate"]["usd"] == 0.0

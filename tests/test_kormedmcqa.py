@@ -95,12 +95,8 @@ def test_formats_give_the_same_items(tmp_path, fmt):
     items = load_kormedmcqa(path, exam="doctor")
     reference = load_kormedmcqa(write_csv(tmp_path / "ref" / "doctor.csv", ROWS))
     assert without_source(items) == without_source(reference)
-    assert [it["id"] for it in items] == [
-        "kormedmcqa-doctor-2020-1-1",
-        "kormedmcqa-doctor-2020-1-2",
-        "kormedmcqa-doctor-2020-1-3",
-        "kormedmcqa-doctor-2020-2-1",
-    ]
+    ids = [it["id"] for it in items]
+    assert ids == [f"kormedmcqa-doctor-2020-{n}" for n in ("1-1", "1-2", "1-3", "2-1")]
     first = items[0]
     assert first["dataset"] == "kormedmcqa" and first["task"] == "mcq"
     assert first["domain"] == "doctor" and first["q_type"] == "객관식"

@@ -40,12 +40,6 @@ NUMBER_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("output", "strict", "lenient", "ok"), NUMBER_CASES)
-def test_number_format(output, strict, lenient, ok):
-    c = extract_choice(output, DRUGS, "number")
-    assert (c.strict_choice, c.lenient_choice, c.format_ok) == (strict, lenient, ok)
-
-
 # (output, strict_choice, lenient_choice, format_ok) for answer_format "letter"
 LETTER_CASES = [
     ("B", 1, 1, True),
@@ -74,10 +68,12 @@ LETTER_CASES = [
     ("잘 모르겠습니다", None, None, False),
 ]
 
+CASES = [("number", *case) for case in NUMBER_CASES] + [("letter", *case) for case in LETTER_CASES]
 
-@pytest.mark.parametrize(("output", "strict", "lenient", "ok"), LETTER_CASES)
-def test_letter_format(output, strict, lenient, ok):
-    c = extract_choice(output, DRUGS, "letter")
+
+@pytest.mark.parametrize(("answer_format", "output", "strict", "lenient", "ok"), CASES)
+def test_answer_format(answer_format, output, strict, lenient, ok):
+    c = extract_choice(output, DRUGS, answer_format)
     assert (c.strict_choice, c.lenient_choice, c.format_ok) == (strict, lenient, ok)
 
 

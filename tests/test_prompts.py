@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from kmedqa import prompts
 from kmedqa.errors import ConfigError
-from kmedqa.prompts import (
-    build_messages,
-    format_name,
-    get_format,
-    max_new_tokens,
-    pick_shots,
-    prompt_sha,
-    target_text,
-)
 
 KMM = {
     "id": "k1",
@@ -30,43 +22,43 @@ KMM = {
 
 
 def test_kormedmcqa_prompt_is_lm_eval_style():
-    fmt = get_format("kormedmcqa")
-    msgs = build_messages(KMM, fmt)
+    fmt = prompts.get_format("kormedmcqa")
+    msgs = prompts.build_messages(KMM, fmt)
     assert msgs == [
         {
             "role": "user",
             "content": "가장 적절한 치료는?\nA. 가\nB. 나\nC. 다\nD. 라\nE. 마\n정답：",
         }
     ]
-    assert target_text(KMM, fmt) == "C"
-    assert max_new_tokens(KMM, fmt) == 8
+    assert prompts.target_text(KMM, fmt) == "C"
+    assert prompts.max_new_tokens(KMM, fmt) == 8
 
 
 def test_aihub_prompt_has_the_study_system_prompt_and_raw_answer():
     item = {**KMM, "dataset": "aihub71875", "answer": "3) 다", "meta": {}}
-    fmt = get_format(format_name(item, {"aihub71875": "aihub"}))
-    msgs = build_messages(item, fmt)
+    fmt = prompts.get_format(prompts.format_name(item, {"aihub71875": "aihub"}))
+    msgs = prompts.build_messages(item, fmt)
     assert msgs[0]["role"] == "system" and "필수의료" in msgs[0]["content"]
-    assert target_text(item, fmt) == "3) 다"
+    assert prompts.target_text(item, fmt) == "3) 다"
 
 
 def test_shots_are_deterministic_and_exclude_the_item():
     pool = [{**KMM, "id": f"p{i}"} for i in range(10)] + [KMM]
-    a = pick_shots(KMM, pool, 3, seed=1)
-    assert [s["id"] for s in a] == [s["id"] for s in pick_shots(KMM, pool, 3, seed=1)]
+    a = prompts.pick_shots(KMM, pool, 3, seed=1)
+    assert [s["id"] for s in a] == [s["id"] for s in prompts.pick_shots(KMM, pool, 3, seed=1)]
     assert KMM["id"] not in [s["id"] for s in a] and len(a) == 3
-    msgs = build_messages(KMM, get_format("kormedmcqa"), a)
+    msgs = prompts.build_messages(KMM, prompts.get_format("kormedmcqa"), a)
     assert [m["role"] for m in msgs] == ["user", "assistant"] * 3 + ["user"]
 
 
 def test_unknown_format_and_missing_budget_are_named():
     with pytest.raises(ConfigError, match="nope"):
-        get_format("nope")
+        prompts.get_format("nope")
     with pytest.raises(ConfigError, match="descriptive"):
-        max_new_tokens({**KMM, "task": "descriptive"}, get_format("kormedmcqa"))
+        prompts.max_new_tokens({**KMM, "task": "descriptive"}, prompts.get_format("kormedmcqa"))
     with pytest.raises(ConfigError, match="k1"):
-        format_name({**KMM, "meta": {}}, {})
+        prompts.format_name({**KMM, "meta": {}}, {})
 
 
 def test_prompt_sha_depends_on_text():
-    assert prompt_sha("a") != prompt_sha("b") and len(prompt_sha("a")) == 16
+    assert prompts.prompt_sha("a") != prompts.prompt_sha("b") and len(prompts.prompt_sha("a")) == 16

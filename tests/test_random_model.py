@@ -6,19 +6,9 @@ import pytest
 
 from kmedqa.errors import ConfigError
 from kmedqa.models import load_model_and_tokenizer, materialize
+from kmedqa.testing import tiny_random_arch
 
-ARCH = {
-    "model_type": "gemma3_text",
-    "vocab_size": 12000,
-    "hidden_size": 32,
-    "intermediate_size": 64,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "num_key_value_heads": 1,
-    "head_dim": 16,
-    "sliding_window": 512,
-    "layer_types": ["sliding_attention", "full_attention"],
-}
+ARCH = tiny_random_arch(12000)
 
 
 def spec(**arch):

@@ -14,55 +14,24 @@ DRUGS = ["인플릭시맙", "에타너셉트", "아달리무맙", "토실리주�
 
 
 def _items():
+    mcq_question = "다음 중 TNF 억제제는?\n" + "\n".join(
+        f"{i + 1}) {d}" for i, d in enumerate(DRUGS)
+    )
     return [
-        make_item(
-            id="aihub-1",
-            dataset="aihub71875",
-            task="mcq",
-            domain="내과",
-            q_type="mcq",
-            question="다음 중 TNF 억제제는?\n"
-            + "\n".join(f"{i + 1}) {d}" for i, d in enumerate(DRUGS)),
-            options=DRUGS,
-            answer="3) 아달리무맙",
-            answer_index=2,
-        ),
-        make_item(
-            id="aihub-2",
-            dataset="aihub71875",
-            task="short",
-            domain="소아청소년과",
-            q_type="short",
-            question="가와사키병의 1차 치료제는?",
-            answer="정맥 면역글로불린과 아스피린",
-        ),
-        make_item(
-            id="kmm-1",
-            dataset="kormedmcqa",
-            task="mcq",
-            domain="doctor",
-            q_type="mcq",
-            question="TNF 억제제는?",
-            options=DRUGS,
-            answer="아달리무맙",
-            answer_index=2,
-        ),
-        make_item(
-            id="mts-1",
-            dataset="mts_dialog",
-            task="section_summary",
-            question="Doctor: Any allergies? Patient: No.",
-            answer="ALLERGY#The patient has no known allergies.",
-        ),
-        make_item(
-            id="mts-2",
-            dataset="mts_dialog",
-            task="section_summary",
-            question="Doctor: What brings you in?",
-            answer="Chest pain.",
-            meta={"section_header": "CC"},
-        ),
-    ]
+        make_item(id="aihub-1", dataset="aihub71875", task="mcq", domain="내과", q_type="mcq",
+                  question=mcq_question, options=DRUGS, answer="3) 아달리무맙", answer_index=2),
+        make_item(id="aihub-2", dataset="aihub71875", task="short", domain="소아청소년과",
+                  q_type="short", question="가와사키병의 1차 치료제는?",
+                  answer="정맥 면역글로불린과 아스피린"),
+        make_item(id="kmm-1", dataset="kormedmcqa", task="mcq", domain="doctor", q_type="mcq",
+                  question="TNF 억제제는?", options=DRUGS, answer="아달리무맙", answer_index=2),
+        make_item(id="mts-1", dataset="mts_dialog", task="section_summary",
+                  question="Doctor: Any allergies? Patient: No.",
+                  answer="ALLERGY#The patient has no known allergies."),
+        make_item(id="mts-2", dataset="mts_dialog", task="section_summary",
+                  question="Doctor: What brings you in?", answer="Chest pain.",
+                  meta={"section_header": "CC"}),
+    ]  # fmt: skip
 
 
 def _gens():

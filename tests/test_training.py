@@ -14,6 +14,7 @@ import pytest
 
 from kmedqa.errors import ConfigError
 from kmedqa.models import materialize
+from kmedqa.testing import train_outputs
 
 Q = "다음 중 TNF-α 억제제는?\n1) 메토트렉세이트\n2) 아달리무맙\n3) 설파살라진\n4) 프레드니솔론\n5) 하이드록시클로로퀸"
 OPTS = ["메토트렉세이트", "아달리무맙", "설파살라진", "프레드니솔론", "하이드록시클로로퀸"]
@@ -77,10 +78,7 @@ def run_train(model_json, out: Path, training: dict, items_n=12):
         formats={},
         training=training,
         seed=7,
-        adapter_dir=str(out / "adapter"),
-        loss_csv=str(out / "loss.csv"),
-        summary_json=str(out / "summary.json"),
-        checkpoint_dir=str(out / "ckpt"),
+        **train_outputs(out),
     )
 
 

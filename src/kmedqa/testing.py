@@ -14,16 +14,28 @@ from typing import Any
 
 SPECIAL = ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"]
 
-TINY_SHAPE: dict[str, Any] = {
+TINY_LAYERS: dict[str, Any] = {  # the tiny Gemma 3's layer shapes
     "hidden_size": 32,
     "intermediate_size": 64,
     "num_hidden_layers": 2,
     "num_attention_heads": 2,
     "num_key_value_heads": 1,
     "head_dim": 16,
-    "max_position_embeddings": 4096,
-    "sliding_window": 128,
 }
+TINY_SHAPE: dict[str, Any] = {**TINY_LAYERS, "max_position_embeddings": 4096, "sliding_window": 128}
+
+
+def tiny_random_arch(vocab_size: int) -> dict[str, Any]:
+    """A ``source: random`` architecture of :data:`TINY_LAYERS`' shapes: Gemma 3's model
+    type with one sliding and one full attention layer (seconds on a CPU)."""
+    return {
+        "model_type": "gemma3_text",
+        "vocab_size": vocab_size,
+        **TINY_LAYERS,
+        "sliding_window": 512,
+        "layer_types": ["sliding_attention", "full_attention"],
+    }
+
 
 CORPUS = [
     "다음 중 류마티스 관절염 치료에 쓰이는 TNF-α 억제제는? 1) 메토트렉세이트 2) 아달리무맙",
@@ -177,3 +189,18 @@ def write_model_json(
     path = Path(path)
     path.write_text(json.dumps(info))
     return path
+
+
+def train_outputs(
+    out: str | Path, summary: str = "summary.json", checkpoints: str | Path = "ckpt"
+) -> dict[str, str]:
+    """The output arguments of ``kmedqa.training.train`` (and ``train_cpt``) under ``out``:
+    ``adapter/``, ``loss.csv``, the summary and the checkpoint folder (``checkpoints`` is
+    relative to ``out``; an absolute path stands as it is)."""
+    out = Path(out)
+    return {
+        "adapter_dir": str(out / "adapter"),
+        "loss_csv": str(out / "loss.csv"),
+        "summary_json": str(out / summary),
+        "checkpoint_dir": str(out / checkpoints),
+    }

@@ -40,15 +40,22 @@ def _message(entry: tuple[str, Any], model: str, tool_name: str) -> dict[str, An
     else:  # text
         content = [{"type": "text", "text": str(value)}]
         stop = "end_turn"
+    return message_body(model, content, stop, (100, 20))
+
+
+def message_body(
+    model: str, content: list[dict[str, Any]], stop_reason: str, usage: tuple[int, int]
+) -> dict[str, Any]:
+    """A Messages API reply (also fake_hosted's Anthropic route); ``usage``: (input, output)."""
     return {
         "id": "msg_fake",
         "type": "message",
         "role": "assistant",
         "model": model,
         "content": content,
-        "stop_reason": stop,
+        "stop_reason": stop_reason,
         "stop_sequence": None,
-        "usage": {"input_tokens": 100, "output_tokens": 20},
+        "usage": {"input_tokens": usage[0], "output_tokens": usage[1]},
     }
 
 

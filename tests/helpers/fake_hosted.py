@@ -28,6 +28,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from helpers.fake_anthropic import message_body
 from helpers.loopback import LoopbackServer
 
 DEFAULT_TEXT = "GENHX#The patient reports a headache for two days."
@@ -63,16 +64,8 @@ def _gemini(kind: str, text: str) -> dict[str, Any]:
 
 def _anthropic(kind: str, text: str, model: str) -> dict[str, Any]:
     content = [] if kind in ("empty", "refuse") else [{"type": "text", "text": text}]
-    return {
-        "id": "msg_fake",
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": content,
-        "stop_reason": "refusal" if kind == "refuse" else "end_turn",
-        "stop_sequence": None,
-        "usage": {"input_tokens": USAGE["input"], "output_tokens": USAGE["output"]},
-    }
+    stop = "refusal" if kind == "refuse" else "end_turn"
+    return message_body(model, content, stop, (USAGE["input"], USAGE["output"]))
 
 
 def _openai(kind: str, text: str, model: str) -> dict[str, Any]:

@@ -17,31 +17,16 @@ def make_items(n_per_cell: int = 1, with_mcq: bool = True) -> list[dict[str, Any
         for q in QTYPES:
             for _ in range(n_per_cell):
                 k += 1
-                items.append(
-                    make_item(
-                        id=f"em-{k:03d}",
-                        dataset="essential_medical",
-                        task=q,
-                        domain=d,
-                        q_type=q,
-                        question=f"{d} 질문 {k}: 급성 충수염의 전형적인 증상은 무엇인가?",
-                        answer=f"참고 답안 {k}: 배꼽 주위 통증이 우하복부로 이동하고 발열, 구토가 동반된다.",
-                    )
-                )
+                items.append(make_item(
+                    id=f"em-{k:03d}", dataset="essential_medical", task=q, domain=d, q_type=q,
+                    question=f"{d} 질문 {k}: 급성 충수염의 전형적인 증상은 무엇인가?",
+                    answer=f"참고 답안 {k}: 배꼽 주위 통증이 우하복부로 이동하고 발열, 구토가 동반된다.",
+                ))  # fmt: skip
     if with_mcq:
-        items.append(
-            make_item(
-                id="em-mcq",
-                dataset="essential_medical",
-                task="mcq",
-                domain="내과",
-                q_type="mcq",
-                question="다음 중 옳은 것은?",
-                answer="B",
-                options=["가", "나", "다"],
-                answer_index=1,
-            )
-        )
+        items.append(make_item(
+            id="em-mcq", dataset="essential_medical", task="mcq", domain="내과", q_type="mcq",
+            question="다음 중 옳은 것은?", answer="B", options=["가", "나", "다"], answer_index=1,
+        ))  # fmt: skip
     return items
 
 

@@ -2,7 +2,8 @@
 
 A subclass defines ``_handler()`` (a ``BaseHTTPRequestHandler`` class) and its own state;
 this base holds the scripted replies, the recorded requests, the lock and the server's
-lifecycle: ``url``, ``start()`` (returns the server), ``stop()``.
+lifecycle: ``url``, ``start()`` (returns the server), ``stop()``; :func:`server_fixture`
+makes a test module's ``server`` fixture of a subclass.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import threading
 from http.server import ThreadingHTTPServer
 from typing import Any, Self
+
+import pytest
 
 
 class LoopbackServer:
@@ -38,3 +41,16 @@ class LoopbackServer:
     def stop(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+
+
+def server_fixture(cls: type[LoopbackServer]):
+    """A function-scoped ``server`` fixture: a started ``cls()``, stopped after the test
+    (assign it as ``server = server_fixture(FakeX)`` in the test module)."""
+
+    @pytest.fixture
+    def server():
+        s = cls().start()
+        yield s
+        s.stop()
+
+    return server
