@@ -405,7 +405,7 @@ def test_compare_drops_and_counts_unanswered_items():
 
 
 def test_environment_table_names_the_hosted_model(tmp_path, server):
-    from kmedqa.paper.tables import environment_table
+    from kmedqa.paper.training_tables import environment_table
 
     stats, _ = run(tmp_path, server, "gemini")
     t = environment_table({"python": "3.11"}, [{"run": "gem:icl", **stats}])
