@@ -18,7 +18,7 @@ from kmedqa.io import read_jsonl
 from kmedqa.judge.run import judge_run
 from kmedqa.prompts import build_messages, get_format
 from kmedqa.scoring import score_items, summarize
-from kmedqa.stats.paired import compare_paired
+from kmedqa.stats.paired_files import compare_paired
 from kmedqa.workflow import check_config
 
 KEYS = {
