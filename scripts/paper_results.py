@@ -13,17 +13,7 @@ from kmedqa.paper.results_tables import (
 )
 from kmedqa.workflow import run_script
 
-OVERALL = ["mcq_strict", "mcq_lenient", "format_ok", "rougeL_paper", "rougeL_ko"]
 FIG3C = "ROUGE-L by department: rouge-score default tokenizer (paper) and Korean morphemes (ko)"
-# Fig. 3, one figure of grouped bars per output: (metrics, grouped by (None: overall), title)
-FIGURES = {
-    "results_overall": (OVERALL, None, "Runs by metric"),
-    "results_by_type": (["mcq_strict", "rougeL_ko", "rougeL_paper"], "q_type", "By question type"),
-    "results_by_domain": (["mcq_strict", "rougeL_ko"], "domain", "By department"),
-    # the essential-medical study's Fig. 3(c): ROUGE-L by department with rouge-score's
-    # default tokenizer, beside ROUGE-L on Korean morphemes
-    "rougeL_by_domain": (["rougeL_paper", "rougeL_ko"], "domain", FIG3C),
-}
 
 
 def rouge_note(items):
@@ -46,9 +36,19 @@ def rouge_note(items):
 def main(smk):
     summaries = [row for f in smk.input.summaries for row in read_json(f)]
     write_json(smk.output.summary, summaries)
-    for output, (metrics, by, title) in FIGURES.items():
-        stem = figure_stem(getattr(smk.output, output))
+
+    def bars(files, metrics, by, title):  # Fig. 3: grouped by ``by`` (None: overall)
+        stem = figure_stem(files)
         grouped_bars(summaries, metrics, stem, group=by or "overall", label_col=by, title=title)
+
+    overall = ["mcq_strict", "mcq_lenient", "format_ok", "rougeL_paper", "rougeL_ko"]
+    bars(smk.output.results_overall, overall, None, "Runs by metric")
+    by_type = ["mcq_strict", "rougeL_ko", "rougeL_paper"]
+    bars(smk.output.results_by_type, by_type, "q_type", "By question type")
+    bars(smk.output.results_by_domain, ["mcq_strict", "rougeL_ko"], "domain", "By department")
+    # the essential-medical study's Fig. 3(c): ROUGE-L by department with rouge-score's
+    # default tokenizer, beside ROUGE-L on Korean morphemes
+    bars(smk.output.rougeL_by_domain, ["rougeL_paper", "rougeL_ko"], "domain", FIG3C)
     items = [it for f in sorted(set(smk.input.qa)) for it in read_items(f)]
     main_results_table(summaries, rouge_note(items)).write(*smk.output.main_results)
     mcq_table(summaries).write(*smk.output.mcq_format)
