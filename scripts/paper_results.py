@@ -5,13 +5,15 @@ from rouge_score import tokenize
 from kmedqa.io import read_json, read_jsonl, write_json
 from kmedqa.items import read_items
 from kmedqa.paper.figures import figure_stem, grouped_bars
-from kmedqa.paper.tables import (
+from kmedqa.paper.results_tables import (
     clinical_notes_table,
     code_switching_table,
     main_results_table,
     mcq_table,
 )
 from kmedqa.workflow import run_script
+
+FIG3C = "ROUGE-L by department: rouge-score default tokenizer (paper) and Korean morphemes (ko)"
 
 
 def rouge_note(items):
@@ -34,40 +36,19 @@ def rouge_note(items):
 def main(smk):
     summaries = [row for f in smk.input.summaries for row in read_json(f)]
     write_json(smk.output.summary, summaries)
-    metrics = ["mcq_strict", "mcq_lenient", "format_ok", "rougeL_paper", "rougeL_ko"]
-    grouped_bars(
-        summaries,
-        metrics,
-        figure_stem(smk.output.results_overall),
-        group="overall",
-        title="Runs by metric",
-    )
-    grouped_bars(
-        summaries,
-        ["mcq_strict", "rougeL_ko", "rougeL_paper"],
-        figure_stem(smk.output.results_by_type),
-        group="q_type",
-        label_col="q_type",
-        title="By question type",
-    )
-    grouped_bars(
-        summaries,
-        ["mcq_strict", "rougeL_ko"],
-        figure_stem(smk.output.results_by_domain),
-        group="domain",
-        label_col="domain",
-        title="By department",
-    )
+
+    def bars(files, metrics, by, title):  # Fig. 3: grouped by ``by`` (None: overall)
+        stem = figure_stem(files)
+        grouped_bars(summaries, metrics, stem, group=by or "overall", label_col=by, title=title)
+
+    overall = ["mcq_strict", "mcq_lenient", "format_ok", "rougeL_paper", "rougeL_ko"]
+    bars(smk.output.results_overall, overall, None, "Runs by metric")
+    by_type = ["mcq_strict", "rougeL_ko", "rougeL_paper"]
+    bars(smk.output.results_by_type, by_type, "q_type", "By question type")
+    bars(smk.output.results_by_domain, ["mcq_strict", "rougeL_ko"], "domain", "By department")
     # the essential-medical study's Fig. 3(c): ROUGE-L by department with rouge-score's
     # default tokenizer, beside ROUGE-L on Korean morphemes
-    grouped_bars(
-        summaries,
-        ["rougeL_paper", "rougeL_ko"],
-        smk.output.rougeL_by_domain[0].rsplit(".", 1)[0],
-        group="domain",
-        label_col="domain",
-        title="ROUGE-L by department: rouge-score default tokenizer (paper) and Korean morphemes (ko)",
-    )
+    bars(smk.output.rougeL_by_domain, ["rougeL_paper", "rougeL_ko"], "domain", FIG3C)
     items = [it for f in sorted(set(smk.input.qa)) for it in read_items(f)]
     main_results_table(summaries, rouge_note(items)).write(*smk.output.main_results)
     mcq_table(summaries).write(*smk.output.mcq_format)

@@ -2,7 +2,7 @@
 
 from kmedqa.io import read_json, read_jsonl, write_json
 from kmedqa.paper.figures import domain_accuracy_figure, figure_stem, forest, power_curves
-from kmedqa.paper.tables import significance_table, three_pp_table
+from kmedqa.paper.stats_tables import significance_table, three_pp_table
 from kmedqa.stats.compare import domain_accuracy
 from kmedqa.workflow import run_script
 

@@ -4,7 +4,7 @@ import csv
 
 from kmedqa.io import read_json
 from kmedqa.paper.figures import figure_stem, loss_curves
-from kmedqa.paper.tables import environment_table, lora_table, training_table
+from kmedqa.paper.training_tables import environment_table, lora_table, training_table
 from kmedqa.workflow import run_script
 
 

@@ -68,7 +68,7 @@ def test_truncation_is_counted_per_item_and_per_group():
 
 
 def test_truncation_rate_is_a_column_of_the_main_results_table():
-    from kmedqa.paper.tables import main_results_table
+    from kmedqa.paper.results_tables import main_results_table
 
     rows = score_items([_kmm(0), _kmm(1)], [_gen_line("k0", "B", 8, 8), _gen_line("k1", "B", 1, 8)])
     for r in rows:

@@ -9,7 +9,8 @@ import pytest
 from kmedqa.data.sample import sample_items
 from kmedqa.errors import ConfigError
 from kmedqa.paper.numbers import collect, write_numbers
-from kmedqa.paper.tables import Table, significance_table, tex_escape, three_pp_table
+from kmedqa.paper.stats_tables import significance_table, three_pp_table
+from kmedqa.paper.tables import Table, tex_escape
 from kmedqa.stats.compare import (
     compare_eval_set,
     comparison_pairs,

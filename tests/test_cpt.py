@@ -252,7 +252,7 @@ def test_workflow_runs_cpt_then_sft_with_filters(repo_root, tiny_model_dir, tmp_
 
 def test_training_table_and_card_name_the_cpt_stage(chain, tmp_path):
     from kmedqa.hub.card import _body
-    from kmedqa.paper.tables import training_table
+    from kmedqa.paper.training_tables import training_table
 
     _, _, _, cpt_summary, _, sft = chain
     t = training_table({"tiny:cpt-med": cpt_summary, "tiny:ft-qa": sft})

@@ -19,7 +19,7 @@ from kmedqa.io import read_jsonl
 from kmedqa.judge.run import judge_run
 from kmedqa.prompts import build_messages, get_format
 from kmedqa.scoring import score_items, summarize
-from kmedqa.stats.paired import compare_paired
+from kmedqa.stats.paired_files import compare_paired
 from kmedqa.workflow import check_config
 
 KEYS = {
@@ -402,7 +402,7 @@ def test_compare_drops_and_counts_unanswered_items():
 
 
 def test_environment_table_names_the_hosted_model(tmp_path, server):
-    from kmedqa.paper.tables import environment_table
+    from kmedqa.paper.training_tables import environment_table
 
     stats, _ = run(tmp_path, server, "gemini")
     t = environment_table({"python": "3.11"}, [{"run": "gem:icl", **stats}])

@@ -13,7 +13,7 @@ from kmedqa.errors import ConfigError
 from kmedqa.generation import generate
 from kmedqa.generation.settings import inference_quantization
 from kmedqa.items import make_item
-from kmedqa.paper.tables import environment_table
+from kmedqa.paper.training_tables import environment_table
 
 sys.path.insert(0, str(Path(__file__).parent))
 from kmedqa.testing import tiny_model_json  # noqa: E402

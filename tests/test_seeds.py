@@ -75,7 +75,7 @@ def test_seed_matrix_drops_items_null_everywhere_and_rejects_partial_nulls():
 
 
 def test_tables_say_which_interval_a_claim_rests_on():
-    from kmedqa.paper.tables import significance_table, three_pp_table
+    from kmedqa.paper.stats_tables import significance_table, three_pp_table
     from kmedqa.stats.power import published_3pp_question
 
     base = [rows([1, 0, 0])]

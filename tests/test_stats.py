@@ -11,9 +11,6 @@ from scipy import stats as sps
 from kmedqa import cli
 from kmedqa.errors import InputError
 from kmedqa.stats.paired import (
-    compare_families,
-    compare_family,
-    compare_paired,
     discordant_counts,
     holm,
     mcnemar_exact,
@@ -21,6 +18,7 @@ from kmedqa.stats.paired import (
     permutation_test_paired,
     two_proportion_test,
 )
+from kmedqa.stats.paired_files import compare_families, compare_family, compare_paired
 
 # --------------------------------------------------------------------------- McNemar
 

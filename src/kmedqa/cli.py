@@ -18,12 +18,18 @@ from kmedqa.errors import KmedqaError, one_line_errors
 MODULES = (
     "kmedqa.data.cli",
     "kmedqa.data.sources_cli",
-    "kmedqa.scoring",
+    "kmedqa.scoring.cli",
     "kmedqa.stats.cli",
     "kmedqa.judge.cli",
     "kmedqa.generation.bench",
     "kmedqa.interop.lmeval",
 )
+
+
+def add_command(subparsers, name: str, doc: str, *, help: str) -> argparse.ArgumentParser:
+    """Add subcommand ``name``; its ``--help`` description is the first paragraph of ``doc``
+    (the docstring of the module that defines it)."""
+    return subparsers.add_parser(name, help=help, description=doc.split("\n\n")[0])
 
 
 def build_parser() -> argparse.ArgumentParser:

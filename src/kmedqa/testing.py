@@ -70,10 +70,7 @@ def build_tiny_model(outdir: str | Path, seed: int = 0, **shape: Any) -> Path:
     tk.train_from_iterator(CORPUS * 3, trainer=trainer)
     tok = PreTrainedTokenizerFast(
         tokenizer_object=tk,
-        bos_token="<bos>",
-        eos_token="<eos>",
-        pad_token="<pad>",
-        unk_token="<unk>",
+        **{f"{role}_token": f"<{role}>" for role in ("bos", "eos", "pad", "unk")},
         additional_special_tokens=["<start_of_turn>", "<end_of_turn>"],
     )
     tok.chat_template = chat_template_text("gemma")
@@ -135,11 +132,7 @@ def build_tiny_bert(outdir: str | Path, *, num_labels: int | None = None, seed: 
     tk.decoder = decoders.WordPiece()
     tok = BertTokenizerFast(
         tokenizer_object=tk,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
+        **{f"{role}_token": f"[{role.upper()}]" for role in ("unk", "pad", "cls", "sep", "mask")},
         model_max_length=128,
     )
     tok.save_pretrained(outdir)

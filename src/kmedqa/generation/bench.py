@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kmedqa.cli import add_command
 from kmedqa.errors import ConfigError
 from kmedqa.io import read_json, write_json
 from kmedqa.items import read_items
@@ -301,10 +302,11 @@ def _cmd_bench(args) -> int:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "bench-generate",
+        __doc__,
         help="time the batched generation engine against a naive one-item loop",
-        description=__doc__.split("\n\n")[0],
     )
     p.add_argument("--model-json", required=True, help="model.json written by materialize")
     p.add_argument(

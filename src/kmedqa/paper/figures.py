@@ -63,6 +63,15 @@ def save(fig, stem: str | Path) -> list[str]:
     return [str(stem.with_suffix(".pdf")), str(stem.with_suffix(".png"))]
 
 
+def _label(ax, xlabel: str, ylabel: str, *, legend_size: int, title: str | None = None) -> None:
+    """A panel's title (if any), axis labels and legend, set in that order."""
+    if title is not None:
+        ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=legend_size)
+
+
 def variant_kind(run: str) -> str:
     v = run.split(":", 1)[-1]
     return "ft" if v.startswith("ft-") else v
@@ -108,10 +117,7 @@ def loss_curves(curves: dict[str, list[dict[str, Any]]], stem: str | Path) -> li
             ax.plot(*zip(*tr, strict=True), label="train", lw=1.2)
         if va:
             ax.plot(*zip(*va, strict=True), "o-", label="validation", lw=1.2)
-        ax.set_title(name)
-        ax.set_xlabel("step")
-        ax.set_ylabel("loss")
-        ax.legend(fontsize=8)
+        _label(ax, "step", "loss", legend_size=8, title=name)
     fig.tight_layout()
     return save(fig, stem)
 
@@ -226,9 +232,7 @@ def power_curves(power: dict[str, Any], stem: str | Path) -> list[str]:
     ax.axhline(0.03, color="#d84315", lw=1, ls=":", label="+3.0%p")
     ax.set_xscale("log")
     ax.set_ylim(0, 0.3)
-    ax.set_xlabel("items (paired)")
-    ax.set_ylabel("minimum detectable difference")
-    ax.legend(fontsize=7)
+    _label(ax, "items (paired)", "minimum detectable difference", legend_size=7)
     fig.tight_layout()
     return save(fig, stem)
 

@@ -48,11 +48,10 @@ from pathlib import Path
 from typing import Any
 
 from kmedqa.errors import ConfigError, InputError
-from kmedqa.io import check_output_file, read_jsonl, write_json, write_jsonl
-from kmedqa.items import check_item_shas, item_sha, read_items, validate_item
+from kmedqa.items import check_item_shas, item_sha, validate_item
 from kmedqa.metrics.lang import lang_ratios
 from kmedqa.metrics.mcq import ANSWER_FORMATS, extract_choice
-from kmedqa.metrics.rouge import ROUGE_COLUMNS, rouge_scores_many
+from kmedqa.metrics.rouge import rouge_scores_many
 from kmedqa.metrics.sections import parse_section_output, reference_section
 from kmedqa.metrics.semantic import (
     AGGREGATE_COLUMN,
@@ -62,97 +61,37 @@ from kmedqa.metrics.semantic import (
     BLEURT_COLUMNS,
     SEMANTIC_COLUMNS,
     aggregate,
-    is_configured,
-    semantic_scores,
 )
 from kmedqa.prompts import get_format
+from kmedqa.scoring.columns import (
+    KEPT_WHEN_NOT_ANSWERED,
+    LABEL_COLUMNS,
+    METRIC_COLUMNS,
+    ROW_COLUMNS,
+    SUMMARY_ROUGE_COLUMNS,
+)
 from kmedqa.scoring.formats import resolve_format
+from kmedqa.scoring.generations import GENERATION_STATUSES, check_generations, hit_budget
+from kmedqa.scoring.summary import summarize
 
-SUMMARY_ROUGE_COLUMNS = tuple(f"summary_{c}" for c in ROUGE_COLUMNS)
-LABEL_COLUMNS = (
-    "id",
-    "item_sha",
-    "run",
-    "eval_set",
-    "dataset",
-    "task",
-    "domain",
-    "q_type",
-    "format",
-    "format_source",
-    "status",
-)
-# Kept on a row whose generation is not an answer (status refused / malformed).
-KEPT_WHEN_NOT_ANSWERED = ("n_new_tokens", "hit_budget", "max_new_tokens")
-METRIC_COLUMNS = (
-    "n_new_tokens",
-    "hit_budget",
-    *ROUGE_COLUMNS,
-    "mcq_strict",
-    "mcq_lenient",
-    "format_ok",
-    "lang_hangul_ratio",
-    "lang_han_ratio",
-    "section_correct",
-    *SUMMARY_ROUGE_COLUMNS,
-)
-ROW_COLUMNS = (
-    *LABEL_COLUMNS,
-    *METRIC_COLUMNS,
-    "strict_choice",
-    "lenient_choice",
-    "max_new_tokens",
-)
-
-
-GENERATION_STATUSES = ("ok", "refused", "malformed")
+__all__ = [
+    "GENERATION_STATUSES",
+    "KEPT_WHEN_NOT_ANSWERED",
+    "LABEL_COLUMNS",
+    "METRIC_COLUMNS",
+    "ROW_COLUMNS",
+    "SUMMARY_ROUGE_COLUMNS",
+    "add_semantic_scores",
+    "generated_format",
+    "score_items",
+    "summarize",
+]
 
 
 def generated_format(item: dict[str, Any], gen: dict[str, Any]) -> str:
     """The prompt format an item was generated with (generation line, item meta, dataset,
     else inferred from the item: :mod:`kmedqa.scoring.formats`)."""
     return resolve_format(item, gen)[0]
-
-
-def _check_generations(
-    generations: Iterable[dict[str, Any]], file: str | None
-) -> dict[str, dict[str, Any]]:
-    by_id: dict[str, dict[str, Any]] = {}
-    for lineno, gen in enumerate(generations, 1):
-        gid = gen.get("id")
-        if not isinstance(gid, str) or not gid:
-            raise InputError(f"line {lineno}: missing or empty id", file=file, field="id")
-        if gid in by_id:
-            raise InputError("duplicate id in generations", file=file, item=gid, field="id")
-        if "output" not in gen:
-            raise InputError("missing field", file=file, item=gid, field="output")
-        if not isinstance(gen["output"], str):
-            raise InputError("must be text", file=file, item=gid, field="output")
-        if not isinstance(gen.get("run"), str) or not gen["run"]:
-            raise InputError("missing or empty", file=file, item=gid, field="run")
-        for field in ("n_new_tokens", "max_new_tokens"):
-            v = gen.get(field)
-            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
-                raise InputError("must be a non-negative integer", file=file, item=gid, field=field)
-        if gen.get("hit_budget") is not None and not isinstance(gen["hit_budget"], bool):
-            raise InputError("must be true or false", file=file, item=gid, field="hit_budget")
-        if gen.get("status", "ok") not in GENERATION_STATUSES:
-            raise InputError(
-                f"must be one of {', '.join(GENERATION_STATUSES)}",
-                file=file,
-                item=gid,
-                field="status",
-            )
-        by_id[gid] = gen
-    return by_id
-
-
-def _hit_budget(gen: dict[str, Any]) -> int | None:
-    """1/0 from the generation line's ``hit_budget``, else from its token count and budget."""
-    if gen.get("hit_budget") is not None:
-        return int(gen["hit_budget"])
-    n, budget = gen.get("n_new_tokens"), gen.get("max_new_tokens")
-    return None if n is None or budget is None else int(n >= budget)
 
 
 def score_items(
@@ -181,7 +120,7 @@ def score_items(
     file_gens = None if file_gens is None else str(file_gens)
     for item in items:
         validate_item(item, file=file_items)
-    gens = _check_generations(generations, file_gens)
+    gens = check_generations(generations, file_gens)
     item_ids = {item["id"] for item in items}
     if items and gens and not item_ids & set(gens):
         where = f" of {file_items}" if file_items else ""
@@ -237,7 +176,7 @@ def score_items(
             format_source=fmt_source,
             n_new_tokens=gen.get("n_new_tokens"),
             max_new_tokens=gen.get("max_new_tokens"),
-            hit_budget=_hit_budget(gen),
+            hit_budget=hit_budget(gen),
             status=gen.get("status") or "ok",
         )
         pairs.append((item["answer"], output))
@@ -329,144 +268,3 @@ def add_semantic_scores(
             row[c] = value
         if "summary_bertscore_f1" in columns and "summary_bleurt" in columns:
             row[AGGREGATE_COLUMN] = aggregate(row)
-
-
-def _sort_key(values: tuple) -> tuple:
-    return tuple((v is None, str(v)) for v in values)
-
-
-def summarize(
-    rows: Sequence[dict[str, Any]],
-    by: Sequence[str] = ("q_type", "domain"),
-    metrics: Sequence[str] | None = None,
-) -> list[dict[str, Any]]:
-    """Mean and count of every metric per group, within each (run, eval_set).
-
-    Groups: ``overall``, each column of ``by`` alone, and all of ``by`` crossed (named
-    ``"q_type+domain"``). Each output dict has ``run``, ``eval_set``, ``group``, one label
-    column per ``by`` column (None where the group does not split by it, or where the
-    value itself is null), ``n`` (rows in the group) and, per metric, the mean over the
-    rows where it is not null (``None`` if there is none) and ``n_<metric>``, and
-    ``truncation_rate`` / ``n_truncated``: the share and number of outputs that hit their
-    token budget (``None`` where the generation lines do not say). ``metrics``
-    defaults to :data:`METRIC_COLUMNS` plus the BERTScore/BLEURT columns the rows have.
-    """
-    if metrics is None:
-        metrics = (*METRIC_COLUMNS, *(c for c in SEMANTIC_COLUMNS if any(c in r for r in rows)))
-    by = tuple(by)
-    groupings: list[tuple[str, ...]] = [()] + [(c,) for c in by]
-    if len(by) > 1:
-        groupings.append(by)
-    out: list[dict[str, Any]] = []
-    partitions: dict[tuple, list[dict[str, Any]]] = {}
-    for row in rows:
-        partitions.setdefault((row.get("run"), row.get("eval_set")), []).append(row)
-    for (run, eval_set), prows in sorted(partitions.items(), key=lambda kv: _sort_key(kv[0])):
-        for cols in groupings:
-            groups: dict[tuple, list[dict[str, Any]]] = {}
-            for row in prows:
-                groups.setdefault(tuple(row.get(c) for c in cols), []).append(row)
-            for key in sorted(groups, key=_sort_key):
-                members = groups[key]
-                entry: dict[str, Any] = {
-                    "run": run,
-                    "eval_set": eval_set,
-                    "group": "+".join(cols) if cols else "overall",
-                }
-                entry.update(dict.fromkeys(by))
-                entry.update(zip(cols, key, strict=True))
-                entry["n"] = len(members)
-                entry["n_not_answered"] = sum(r.get("status", "ok") != "ok" for r in members)
-                entry["formats"] = _format_counts(members)
-                for m in metrics:
-                    vals = [r[m] for r in members if r.get(m) is not None]
-                    entry[m] = sum(vals) / len(vals) if vals else None
-                    entry[f"n_{m}"] = len(vals)
-                hits = [r["hit_budget"] for r in members if r.get("hit_budget") is not None]
-                entry["truncation_rate"] = sum(hits) / len(hits) if hits else None
-                entry["n_truncated"] = sum(hits) if hits else None
-                out.append(entry)
-    return out
-
-
-def _format_counts(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
-    """``{"mcq_number (inferred)": 37, …}``: how each row's prompt format was decided."""
-    counts: dict[str, int] = {}
-    for r in rows:
-        if r.get("format") is not None:
-            key = f"{r['format']} ({r.get('format_source') or 'item'})"
-            counts[key] = counts.get(key, 0) + 1
-    return dict(sorted(counts.items()))
-
-
-def _cmd_score(args) -> int:
-    check_output_file(args.output)
-    if args.summary:
-        check_output_file(args.summary, "--summary")
-    items = read_items(args.items, encoding=args.encoding)
-    gens = read_jsonl(args.generations, encoding=args.encoding)
-    rows = score_items(
-        items,
-        gens,
-        eval_set=args.eval_set,
-        file_items=args.items,
-        file_gens=args.generations,
-        format_override=args.format,
-    )
-    for key, n in _format_counts([r for r in rows if r["format_source"] != "item"]).items():
-        print(f"format: {key} for {n} items")
-    cfg = {
-        "device": args.device,
-        "bertscore": {"model": args.bertscore_model, "num_layers": args.bertscore_layers},
-        "bleurt": {"model": args.bleurt_model},
-    }
-    if is_configured(cfg):
-        semantic, meta = semantic_scores(items, {g["id"]: g["output"] for g in gens}, cfg)
-        add_semantic_scores(rows, semantic)
-        for name in ("bertscore", "bleurt"):
-            if meta[name]:
-                print(f"{name}: {meta[name].get('hash') or meta[name]['model']}")
-    write_jsonl(args.output, rows)
-    if args.summary:
-        by = tuple(c for c in args.by.split(",") if c)
-        write_json(args.summary, summarize(rows, by=by))
-    print(f"scored {len(rows)} items -> {args.output}")
-    return 0
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "score",
-        help="per-item metrics (ROUGE, MCQ, language, sections) and grouped summaries",
-        description=__doc__.split("\n\n")[0],
-    )
-    p.add_argument("items", help="normalized items (JSON lines)")
-    p.add_argument("generations", help="generation lines (JSON lines): id, run, output, …")
-    p.add_argument("-o", "--output", required=True, help="per-item scores (JSON lines)")
-    p.add_argument("--summary", help="write grouped means here (JSON)")
-    p.add_argument("--encoding", help="text encoding of both inputs when not UTF-8")
-    p.add_argument("--eval-set", help="eval set name written into every row")
-    p.add_argument(
-        "--format",
-        help="score every item with this prompt format (prompts/tasks.yaml); default: the "
-        "generation's, the item's meta.format, else inferred (numbered/lettered options)",
-    )
-    p.add_argument(
-        "--bertscore-model",
-        help="BERTScore of section summaries with this model (hub id or directory)",
-    )
-    p.add_argument(
-        "--bertscore-layers",
-        type=int,
-        help="which layer (default: bert-score's recommendation for known hub ids)",
-    )
-    p.add_argument(
-        "--bleurt-model", help="BLEURT of section summaries with this checkpoint (hub id or dir)"
-    )
-    p.add_argument("--device", default="auto", help="for BERTScore/BLEURT: auto, cpu or cuda")
-    p.add_argument(
-        "--by",
-        default="q_type,domain",
-        help="comma-separated columns to group the summary by (default: q_type,domain)",
-    )
-    p.set_defaults(func=_cmd_score)

@@ -3,9 +3,9 @@
     kmedqa compare A.jsonl B.jsonl [C.jsonl …] --metric mcq_strict [--resamples 10000] [--seed 0]
 
 With more than one compared file, each is compared to A and the family (one metric, one
-set of items) gets Holm-adjusted p-values (:func:`kmedqa.stats.paired.compare_family`).
+set of items) gets Holm-adjusted p-values (:func:`kmedqa.stats.paired_files.compare_family`).
 
-It runs :func:`kmedqa.stats.paired.compare_paired` (bootstrap CI, permutation test,
+It runs :func:`kmedqa.stats.paired_files.compare_paired` (bootstrap CI, permutation test,
 exact McNemar for 0/1 metrics) and prints the JSON; the workflow's rule ``compare``
 runs the whole comparison plan (:mod:`kmedqa.stats.compare`) instead.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from kmedqa.stats.paired import compare_family, compare_paired
+from kmedqa.stats.paired_files import compare_family, compare_paired
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:

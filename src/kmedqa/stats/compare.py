@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from kmedqa.io import read_jsonl
-from kmedqa.stats.paired import compare_families, compare_paired
+from kmedqa.stats.paired_files import compare_families, compare_paired
 from kmedqa.stats.power import mcnemar_mde, mde_curve, published_3pp_question, two_proportion_mde
 
 # Sample sizes the studies' numbers rest on, marked on the power figure with what they
