@@ -31,8 +31,12 @@ FORBIDDEN = {
     "kmedqa.judge.rubric": ("kmedqa.judge.backends", "kmedqa.judge.run", "kmedqa.judge.base"),
     "kmedqa.judge.cache": ("kmedqa.judge.backends", "kmedqa.judge.run", "kmedqa.judge.base"),
     "kmedqa.judge.backends.anthropic": ("kmedqa.judge.run", "kmedqa.judge.cli"),
+    "kmedqa.judge.backends.anthropic_sdk": ("kmedqa.judge.run", "kmedqa.judge.cli"),
+    "kmedqa.judge.backends.anthropic_batch": ("kmedqa.judge.run", "kmedqa.judge.cli"),
     "kmedqa.judge.backends.local": ("kmedqa.judge.run", "kmedqa.judge.cli"),
     "kmedqa.stats.paired": ("kmedqa.stats.compare", "kmedqa.paper", "kmedqa.judge"),
+    "kmedqa.stats.paired_files": ("kmedqa.stats.compare", "kmedqa.paper", "kmedqa.judge"),
+    "kmedqa.paper.tables": ("kmedqa.paper.training_tables", "kmedqa.paper.results_tables"),
 }
 
 
