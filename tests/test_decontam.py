@@ -180,3 +180,37 @@ def test_mtsdialog_train_vs_test():
     )
     near = {f["eval_id"]: f for f in rep["flagged"] if f["reason"] == "near-duplicate"}
     assert near["mtsdialog-test-96"]["train_id"] == "mtsdialog-train-318"
+
+
+def test_report_is_the_same_under_any_hash_seed(tmp_path, synthetic):
+    """The example n-gram of a flagged item once came from a set's iteration order, so two
+    runs of the same demo wrote different reports (PYTHONHASHSEED differs per process)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    train, evals = synthetic
+    write_jsonl(tmp_path / "train.jsonl", train)
+    write_jsonl(tmp_path / "eval.jsonl", evals)
+    code = (
+        "import json, sys\n"
+        "from kmedqa.data.decontam import decontaminate\n"
+        "from kmedqa.io import read_jsonl\n"
+        "r = decontaminate(read_jsonl(sys.argv[1]), read_jsonl(sys.argv[2]))\n"
+        "print(json.dumps(r, sort_keys=True))\n"
+    )
+    outs = set()
+    for seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        argv = [
+            sys.executable,
+            "-c",
+            code,
+            str(tmp_path / "train.jsonl"),
+            str(tmp_path / "eval.jsonl"),
+        ]
+        out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
+        assert json.loads(out)["flagged"], "the fixture plants contaminated items"
+        outs.add(out)
+    assert len(outs) == 1

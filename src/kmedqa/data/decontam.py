@@ -61,8 +61,10 @@ def full_text(item: Mapping[str, Any]) -> str:
     return question_text(item) + "\n" + str(item.get("answer") or "")
 
 
-def _ngrams(tokens: list[str], n: int) -> set[str]:
-    return {" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
+def _ngrams(tokens: list[str], n: int) -> dict[str, None]:
+    """The distinct ``n``-token runs of ``tokens`` in text order (a dict, not a set: the
+    report's example n-gram must not depend on Python's per-process string hashing)."""
+    return dict.fromkeys(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
 
 
 def _shingles(norm: str, k: int = SHINGLE) -> set[str]:
