@@ -54,7 +54,7 @@ def main() -> int:
 
     import torch
 
-    from kmedqa.generation import generate, render_prompts
+    from kmedqa.generation import GenerationSettings, generate, render_prompts
     from kmedqa.generation.bench import _cpu_name, _versions
     from kmedqa.interop.lmeval import (
         kormedmcqa_rows,
@@ -85,8 +85,8 @@ def main() -> int:
     generate(
         model_json=args.model_json, items=items[: args.batch_size], formats={}, run="warmup",
         eval_set="bench", out_path=str(tmp / "warmup.jsonl"), cache_dir=str(tmp / "cache-w"),
-        batch_size=args.batch_size, progress=False, model=model, tokenizer=tok,
-        format_override=FORMAT, max_new_tokens={"mcq": 2},
+        settings=GenerationSettings(batch_size=args.batch_size, max_new_tokens={"mcq": 2}), progress=False, model=model, tokenizer=tok,
+        format_override=FORMAT,
     )  # fmt: skip
     runs: list[dict] = []
     harness_samples, kmedqa_rows = None, None
@@ -104,7 +104,7 @@ def main() -> int:
             stats = generate(
                 model_json=args.model_json, items=items, formats={}, run="bench",
                 eval_set="bench", out_path=str(out), cache_dir=str(tmp / f"cache{j}"),
-                batch_size=args.batch_size, progress=False, model=model, tokenizer=tok,
+                settings=GenerationSettings(batch_size=args.batch_size), progress=False, model=model, tokenizer=tok,
                 format_override=FORMAT,
             )  # fmt: skip
             wall = time.perf_counter() - t0

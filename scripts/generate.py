@@ -4,7 +4,7 @@ kmedqa.generation.backends (hosted models, source: api)."""
 import json
 import logging
 
-from kmedqa.generation import generate
+from kmedqa.generation import GenerationSettings, generate
 from kmedqa.generation.backends import generate_hosted
 from kmedqa.io import sha256_file, write_json
 from kmedqa.items import read_items
@@ -39,12 +39,7 @@ def main(smk):
         stats = generate(
             model_json=smk.input.model,
             adapter_dir=smk.input.get("adapter"),
-            merge_adapter=gen["merge_adapter"],
-            batch_size=gen["batch_size"],
-            device=gen["device"],
-            backend=gen["backend"],
-            max_new_tokens=gen.get("max_new_tokens"),
-            quantization=smk.params.base_quantization,
+            settings=GenerationSettings.from_config(gen, smk.params.base_quantization),
             **common,
         )
     logging.getLogger("kmedqa").info("generation stats: %s", json.dumps(stats))

@@ -16,6 +16,8 @@ from kmedqa.items import make_item
 from kmedqa.scoring import score_items, summarize
 
 sys.path.insert(0, str(Path(__file__).parent))
+from helpers.generation import with_settings  # noqa: E402
+
 from kmedqa.testing import tiny_model_json  # noqa: E402
 
 OPTS = ["메토트렉세이트", "아달리무맙", "아세트아미노펜"]
@@ -101,8 +103,8 @@ def _generate(tiny, items, tmp_path, **kw):
     out = tmp_path / "o.jsonl"
     generate(
         model_json=str(tiny), items=items, formats={}, run="m:base", eval_set="e",
-        out_path=str(out), cache_dir=str(tmp_path / "c"), progress=False, device="cpu",
-        batch_size=4, **kw,
+        out_path=str(out), cache_dir=str(tmp_path / "c"), progress=False,
+        **with_settings(kw, device="cpu", batch_size=4),
     )  # fmt: skip
     return [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
 

@@ -195,3 +195,22 @@ def test_scripts_take_no_defaults_of_their_own(repo_root):
         text = path.read_text(encoding="utf-8")
         bad = re.findall(r"(?<!input)\.get\(\s*\"[A-Za-z_]+\"\s*,[^)]*\)", text)
         assert not bad, f"{path.name}: {bad}"
+
+
+def test_generation_settings_come_from_the_validated_config(repo_root, demo_config):
+    """The engine's knobs are one settings object built from ``evaluation.generation`` with
+    the schema's defaults filled in (a config that omits a knob gets the schema's value)."""
+    from kmedqa.generation import GenerationSettings
+    from kmedqa.workflow import validate_config
+
+    cfg = copy.deepcopy(demo_config)
+    cfg["evaluation"]["generation"] = {"max_new_tokens": {"short": 5}}
+    validate_config(cfg, str(repo_root / "schemas" / "config.schema.yaml"))
+    s = GenerationSettings.from_config(cfg["evaluation"]["generation"], "nf4")
+    assert s == GenerationSettings(
+        batch_size=16, device="auto", backend="hf", merge_adapter=False,
+        max_new_tokens={"short": 5}, quantization="nf4", share_prefix=True,
+    )  # fmt: skip
+    assert GenerationSettings() == GenerationSettings.from_config(
+        {"batch_size": 16, "device": "auto", "backend": "hf", "merge_adapter": False}, "none"
+    )

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.generation import with_settings  # noqa: E402
 
 from kmedqa import prompts as prompts_mod
 from kmedqa.errors import ConfigError
@@ -103,10 +104,10 @@ def tiny(tmp_path_factory) -> Path:
 
 
 def _gen(tiny, items, out, cache, **kw):
-    kw.setdefault("batch_size", 4)
     return generate(
         model_json=str(tiny), items=items, formats=FORMATS, run="r", eval_set="e",
-        out_path=str(out), cache_dir=str(cache), progress=False, device="cpu", **kw,
+        out_path=str(out), cache_dir=str(cache), progress=False,
+        **with_settings(kw, device="cpu", batch_size=4),
     )  # fmt: skip
 
 
@@ -138,7 +139,7 @@ CHILD = textwrap.dedent(
     sys.path.insert(0, {src!r})
     from transformers.generation.utils import GenerationMixin
     from kmedqa import prompts
-    from kmedqa.generation import generate
+    from kmedqa.generation import GenerationSettings, generate
 
     tasks = json.loads({tasks!r})
     prompts.load_tasks = lambda: tasks  # the parent's small budgets
@@ -149,7 +150,8 @@ CHILD = textwrap.dedent(
     GenerationMixin.generate = slow
     items = [json.loads(line) for line in open({items!r}, encoding="utf-8")]
     generate(model_json={model_json!r}, items=items, formats={formats!r}, run="r", eval_set="e",
-             out_path={out!r}, cache_dir={cache!r}, batch_size=4, progress=False, device="cpu")
+             out_path={out!r}, cache_dir={cache!r}, progress=False,
+             settings=GenerationSettings(batch_size=4, device="cpu"))
     """
 )
 

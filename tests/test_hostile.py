@@ -499,7 +499,7 @@ def tiny(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("where", ["ascii", "multibyte"])
 def test_generation_cache_torn_line_is_recomputed(tiny, tmp_path, caplog, where):
-    from kmedqa.generation import generate
+    from kmedqa.generation import GenerationSettings, generate
 
     items = [
         make_item(id=f"문항-{i}", dataset="aihub71875", task="short", question=f"해열제는? {i}", answer="아세트아미노펜")
@@ -507,8 +507,8 @@ def test_generation_cache_torn_line_is_recomputed(tiny, tmp_path, caplog, where)
     ]  # fmt: skip
     kw = dict(
         model_json=str(tiny), items=items, formats={"aihub71875": "aihub"}, run="r",
-        eval_set="e", progress=False, device="cpu", batch_size=3,
-        max_new_tokens={"short": 3},
+        eval_set="e", progress=False,
+        settings=GenerationSettings(device="cpu", batch_size=3, max_new_tokens={"short": 3}),
     )  # fmt: skip
     first = generate(out_path=str(tmp_path / "a.jsonl"), cache_dir=str(tmp_path / "c"), **kw)
     cache = Path(first["cache"])

@@ -16,6 +16,8 @@ from kmedqa.items import make_item
 from kmedqa.paper.training_tables import environment_table
 
 sys.path.insert(0, str(Path(__file__).parent))
+from helpers.generation import with_settings  # noqa: E402
+
 from kmedqa.testing import tiny_model_json  # noqa: E402
 
 NF4 = {"quantization": "nf4"}
@@ -59,7 +61,7 @@ def _generate(tiny, tmp_path, **kw):
     return generate(
         model_json=str(tiny), items=_items(), formats={}, run="m:ft-x", eval_set="e",
         out_path=str(tmp_path / "o.jsonl"), cache_dir=str(tmp_path / "c"), progress=False,
-        device="cpu", max_new_tokens={"mcq": 2}, **kw,
+        **with_settings(kw, device="cpu", max_new_tokens={"mcq": 2}),
     )  # fmt: skip
 
 

@@ -27,7 +27,7 @@ import pytest
 import kmedqa.prompts as prompts_mod
 from kmedqa.cli import main as kmedqa_main
 from kmedqa.data.kormedmcqa import row_to_item
-from kmedqa.generation import generate, render_prompts
+from kmedqa.generation import GenerationSettings, generate, render_prompts
 from kmedqa.interop.lmeval import (
     import_samples,
     run_harness,
@@ -105,9 +105,9 @@ def setup(tmp_path_factory):
 def _kmedqa(s, fmt: str, k: int, out: Path) -> list[dict]:
     generate(
         model_json=s["model_json"], items=s["items"], formats={}, run="r", eval_set="e",
-        out_path=str(out), cache_dir=str(out.parent / f"cache-{out.stem}"), batch_size=4,
-        progress=False, device="cpu", shots_pool=s["shots"], k=k, model=s["model"],
-        tokenizer=s["tok"], format_override=fmt, max_new_tokens={"mcq": BUDGET},
+        out_path=str(out), cache_dir=str(out.parent / f"cache-{out.stem}"), settings=GenerationSettings(batch_size=4, device="cpu", max_new_tokens={"mcq": BUDGET}),
+        progress=False, shots_pool=s["shots"], k=k, model=s["model"],
+        tokenizer=s["tok"], format_override=fmt,
     )  # fmt: skip
     return read_jsonl(out)
 

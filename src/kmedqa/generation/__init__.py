@@ -27,7 +27,7 @@ from kmedqa.errors import ConfigError
 from kmedqa.generation.cache import cache_key, load_cache, row_key
 from kmedqa.generation.prefix import PREFIX_MIN_TOKENS, common_prefix_len, shared_prefix_len
 from kmedqa.generation.runners import HFRunner, VLLMRunner, stop_token_ids, vllm_lora_rank
-from kmedqa.generation.settings import check_quantization, hit_budget
+from kmedqa.generation.settings import GenerationSettings, check_quantization, hit_budget
 from kmedqa.io import append_jsonl, sha256_tree, write_jsonl
 from kmedqa.items import item_sha
 from kmedqa.prompts import (
@@ -42,8 +42,10 @@ from kmedqa.prompts.chat import render_prompt
 from kmedqa.prompts.lmeval import lmeval_prompt
 
 log = logging.getLogger(__name__)
+DEFAULT_SETTINGS = GenerationSettings()  # the schema's defaults
 
 __all__ = [  # the engine's public names (the pieces live in cache, prefix, runners)
+    "GenerationSettings",
     "batch_plan",
     "common_prefix_len",
     "cut_at_stop",
@@ -124,43 +126,35 @@ def generate(
     eval_set: str,
     out_path: str,
     cache_dir: str,
+    settings: GenerationSettings = DEFAULT_SETTINGS,
     adapter_dir: str | None = None,
-    merge_adapter: bool = False,
-    batch_size: int = 16,
-    device: str = "auto",
     shots_pool: list[dict[str, Any]] | None = None,
     k: int = 0,
     shots_seed: int = 0,
-    progress: bool = True,
-    share_prefix: bool = True,
-    backend: str = "hf",
-    max_new_tokens: dict[str, int] | None = None,
     format_override: str | None = None,
-    quantization: str = "none",
+    progress: bool = True,
     model=None,
     tokenizer=None,
 ) -> dict[str, Any]:
     """Generate greedy answers for ``items`` and write one line per item to ``out_path``.
 
-    ``backend``: ``hf`` (transformers, any device) or ``vllm`` (when vLLM is installed;
-    LoRA adapters through ``LoRARequest``). ``max_new_tokens``: per-task budgets that
-    override the prompt format's (``evaluation.generation.max_new_tokens``).
+    ``settings``: batch size, device, backend, per-task budgets, base quantization and
+    prefix sharing (:class:`~kmedqa.generation.settings.GenerationSettings`, built from
+    the validated config); the quantization is recorded in the stats as ``inference_base``.
     ``format_override``: the eval set's prompt format, for every item (see :func:`render_prompts`).
-    ``quantization``: how the base model is loaded (``none`` or ``nf4``, see
-    :func:`inference_quantization`); recorded in the stats as ``inference_base``.
 
     ``model`` / ``tokenizer``: an already loaded model (with ``adapter_dir`` applied, if
     one is named) and tokenizer of ``model_json`` to use instead of loading them (the
     benchmark shares one model between the engine and a naive loop). ``model_json`` and
     ``adapter_dir`` still key the cache.
 
-    ``share_prefix``: prefill the prompt prefix that all rows of a batch share (a system
-    prompt, say) once per batch instead of once per row (see :func:`shared_prefix_len`).
-    It changes how the numbers are summed, not what is computed, so it is part of the
-    cache key.
+    Sharing a prefix changes how the numbers are summed, not what is computed, so it is
+    part of the cache key.
     """
     from kmedqa.models import load_tokenizer, read_model_info
 
+    backend, quantization = settings.backend, settings.quantization
+    batch_size, max_new_tokens = settings.batch_size, settings.max_new_tokens
     if backend not in ("hf", "vllm"):
         raise ConfigError(
             f"evaluation.generation.backend: unknown backend {backend!r} (hf or vllm)"
@@ -186,20 +180,20 @@ def generate(
         tok(p["text"], add_special_tokens=p.get("add_special_tokens", False))["input_ids"]
         for p in prompts
     ]
-    settings = {
+    keyed = {
         "do_sample": False,
         "batch_size": batch_size,
-        "merge_adapter": merge_adapter,
+        "merge_adapter": settings.merge_adapter,
         "batches": "mixed-budgets",  # how rows are grouped changes float sums: part of the key
     }
-    if backend == "hf" and share_prefix:
-        settings["share_prefix"] = PREFIX_MIN_TOKENS
+    if backend == "hf" and settings.share_prefix:
+        keyed["share_prefix"] = PREFIX_MIN_TOKENS
     if backend != "hf":
-        settings["backend"] = backend
+        keyed["backend"] = backend
     if quantization != "none":  # another base model computes other answers
-        settings["base_quantization"] = quantization
+        keyed["base_quantization"] = quantization
     adapter_sha = sha256_tree(adapter_dir)[:16] if adapter_dir else None
-    cache_path = Path(cache_dir) / f"{cache_key(info, adapter_sha, settings)}.jsonl"
+    cache_path = Path(cache_dir) / f"{cache_key(info, adapter_sha, keyed)}.jsonl"
     cache_path.parent.mkdir(parents=True, exist_ok=True)
     done = load_cache(cache_path)
     plan = batch_plan(prompts, [len(e) for e in enc], batch_size)
@@ -217,7 +211,7 @@ def generate(
             "quantization": quantization,
             "dtype": info.get("dtype"),
             "adapter": adapter_sha,
-            "merge_adapter": merge_adapter if adapter_dir else None,
+            "merge_adapter": settings.merge_adapter if adapter_dir else None,
         },
         "cache": str(cache_path),
     }
@@ -226,17 +220,7 @@ def generate(
         if backend == "vllm":
             runner = VLLMRunner(info, tok, adapter_dir)
         else:
-            runner = HFRunner(
-                info,
-                tok,
-                adapter_dir,
-                merge_adapter,
-                device,
-                share_prefix,
-                model,
-                stats,
-                quantization,
-            )
+            runner = HFRunner(info, tok, adapter_dir, settings, model, stats)
         bar = tqdm(
             total=len(items),
             initial=n_cached,

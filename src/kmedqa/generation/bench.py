@@ -147,7 +147,7 @@ def bench_generate(
     """Time the engine and the naive loop on one model and the same items; return the report."""
     import torch
 
-    from kmedqa.generation import generate
+    from kmedqa.generation import GenerationSettings, generate
     from kmedqa.models import load_model, load_tokenizer, read_model_info, resolve_device
     from kmedqa.prompts import format_name
 
@@ -170,8 +170,7 @@ def bench_generate(
             generate(
                 model_json=model_json, items=items[:batch_size], formats=formats, run="warmup",
                 eval_set="bench", out_path=str(Path(tmp) / "w.jsonl"), cache_dir=str(Path(tmp) / "c"),
-                batch_size=batch_size, progress=False, model=model, tokenizer=tokenizer,
-                share_prefix=share_prefix,
+                settings=GenerationSettings(batch_size=batch_size, share_prefix=share_prefix), progress=False, model=model, tokenizer=tokenizer,
             )  # fmt: skip
 
     with tempfile.TemporaryDirectory(prefix="kmedqa-bench-") as tmp:
@@ -180,8 +179,8 @@ def bench_generate(
         t0 = time.perf_counter()
         stats = generate(
             model_json=model_json, items=items, formats=formats, run="bench", eval_set="bench",
-            out_path=str(out_path), cache_dir=str(Path(tmp) / "cache"), batch_size=batch_size,
-            progress=False, model=model, tokenizer=tokenizer, share_prefix=share_prefix,
+            out_path=str(out_path), cache_dir=str(Path(tmp) / "cache"), settings=GenerationSettings(batch_size=batch_size, share_prefix=share_prefix),
+            progress=False, model=model, tokenizer=tokenizer,
         )  # fmt: skip
         _sync(dev)
         engine_s = time.perf_counter() - t0

@@ -10,6 +10,7 @@ from typing import Any
 from kmedqa.errors import ConfigError
 from kmedqa.generation.decode import greedy_decode
 from kmedqa.generation.prefix import prefill_prefix, shared_prefix_len
+from kmedqa.generation.settings import GenerationSettings
 
 END_OF_TURN_MARKERS = ("<end_of_turn>", "<|im_end|>", "<|eot_id|>", "<|end|>")
 
@@ -58,21 +59,20 @@ class _RowBudgets:
 class HFRunner:
     """transformers ``generate`` on one batch: left padding, optional shared prefix."""
 
-    def __init__(
-        self, info, tok, adapter_dir, merge_adapter, device, share_prefix, model, stats, quant
-    ):
+    def __init__(self, info, tok, adapter_dir, settings: GenerationSettings, model, stats):
         from kmedqa.models import load_model
 
         if model is None:
-            model = load_model(info, quantization=quant, device=device)
+            model = load_model(info, quantization=settings.quantization, device=settings.device)
             if adapter_dir:
                 from peft import PeftModel
 
                 model = PeftModel.from_pretrained(model, adapter_dir)
-                if merge_adapter:
+                if settings.merge_adapter:
                     model = model.merge_and_unload()
         model.eval()
-        self.model, self.tok, self.share_prefix, self.stats = model, tok, share_prefix, stats
+        self.model, self.tok, self.stats = model, tok, stats
+        self.share_prefix = settings.share_prefix
         self.stops = stop_token_ids(tok, model)
         self.dev = next(model.parameters()).device
 

@@ -7,6 +7,7 @@ stopped at its ``max_new_tokens`` (recorded per generation line, a truncation ra
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from kmedqa.errors import ConfigError
@@ -62,4 +63,37 @@ def check_quantization(quantization: str, backend: str) -> None:
             "evaluation.generation.adapter_base resolves to nf4 (the adapter's training "
             "quantization) but CUDA is not available; run on a GPU, or set "
             "evaluation.generation.adapter_base: none to generate on an unquantized base"
+        )
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """How a local run is generated: the knobs of ``evaluation.generation`` (validated, with
+    their defaults in ``schemas/config.schema.yaml``) and the run's base quantization.
+
+    ``backend``: ``hf`` (transformers, any device) or ``vllm`` (CUDA, LoRA through
+    ``LoRARequest``). ``max_new_tokens``: per-task budgets that override the prompt
+    format's. ``quantization``: how the base model is loaded (``none`` or ``nf4``, see
+    :func:`inference_quantization`). ``share_prefix``: prefill the prompt prefix that all
+    rows of a batch share once per batch (see :func:`kmedqa.generation.prefix.shared_prefix_len`).
+    """
+
+    batch_size: int = 16
+    device: str = "auto"
+    backend: str = "hf"
+    merge_adapter: bool = False
+    max_new_tokens: dict[str, int] | None = None
+    quantization: str = "none"
+    share_prefix: bool = True
+
+    @classmethod
+    def from_config(cls, generation: dict[str, Any], quantization: str) -> GenerationSettings:
+        """From a validated ``evaluation.generation`` block and the run's base quantization."""
+        return cls(
+            batch_size=int(generation["batch_size"]),
+            device=generation["device"],
+            backend=generation["backend"],
+            merge_adapter=bool(generation["merge_adapter"]),
+            max_new_tokens=generation.get("max_new_tokens"),
+            quantization=quantization,
         )
