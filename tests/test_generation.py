@@ -499,3 +499,30 @@ def test_vllm_backend_without_vllm_is_named(tiny, tmp_path):
         _gen(tiny, _items(2), tmp_path / "o.jsonl", tmp_path / "c", backend="vllm")
     with pytest.raises(ConfigError, match="unknown backend"):
         _gen(tiny, _items(2), tmp_path / "o.jsonl", tmp_path / "c", backend="tgi")
+
+
+def test_lm_head_sees_a_contiguous_input_with_identical_logits(tiny):
+    """An adapter-wrapped model's head gets ``hidden[:, -1:, :]`` (a strided view) with
+    frozen weights, which makes ``torch.matmul`` expand the head over the batch (5 GB per
+    call for Gemma 3 270M in bf16); the runner's hook hands it a contiguous copy. One
+    matrix product instead of a batched one: the same logits up to float rounding."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from kmedqa.generation.runners import contiguous_head_input
+    from kmedqa.models import load_model, read_model_info
+
+    model = load_model(read_model_info(str(tiny)), device="cpu")
+    model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"])).eval()
+    seen: list[bool] = []
+    head = model.get_output_embeddings()
+    ids = torch.randint(5, 100, (3, 9))
+    with torch.inference_mode():
+        before = model(input_ids=ids, logits_to_keep=1).logits
+        contiguous_head_input(model)
+        contiguous_head_input(model)  # a second call adds no second hook
+        head.register_forward_pre_hook(lambda mod, args: seen.append(args[0].is_contiguous()))
+        after = model(input_ids=ids, logits_to_keep=1).logits
+    assert seen == [True]
+    torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-5)
+    assert len(head._forward_pre_hooks) == 2
