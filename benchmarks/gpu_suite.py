@@ -211,8 +211,9 @@ def bench_training(mj: Path, work: Path, dry: bool, steps: int) -> dict:
 
 def bench_generation(mj: Path, adapter: str, work: Path, dry: bool, new_tokens: int) -> dict:
     import kmedqa.generation as gen
+    import kmedqa.generation.runners as runners
 
-    gen.stop_token_ids = lambda tok, model: []  # forced: every row decodes its whole budget
+    runners.stop_token_ids = lambda tok, model, **kw: []  # forced: every row decodes its budget
     n_params = json.loads(mj.read_text())["n_params"]
     out: dict = {"new_tokens": new_tokens, "runs": []}
     batches = (1, 2, 4) if dry else (1, 32, 128)
@@ -229,11 +230,13 @@ def bench_generation(mj: Path, adapter: str, work: Path, dry: bool, new_tokens: 
                 out_path=str(work / f"gen-{bs}-{merged}.jsonl"),
                 cache_dir=str(work / f"cache-{bs}-{merged}"),
                 adapter_dir=adapter,
-                merge_adapter=merged,
-                batch_size=bs,
-                device="cpu" if dry else "cuda",
+                settings=gen.GenerationSettings(
+                    merge_adapter=merged,
+                    batch_size=bs,
+                    device="cpu" if dry else "cuda",
+                    max_new_tokens={"descriptive": new_tokens},
+                ),
                 progress=False,
-                max_new_tokens={"descriptive": new_tokens},
             )
             wall = time.perf_counter() - t0
             tokens = n * new_tokens
