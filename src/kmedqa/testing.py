@@ -99,30 +99,33 @@ BERT_CORPUS = [
 
 
 def build_tiny_bert(outdir: str | Path, *, num_labels: int | None = None, seed: int = 0) -> Path:
-    """A tiny random BERT (WordPiece tokenizer trained here): an encoder for BERTScore, or,
-    with ``num_labels=1``, a BLEURT-shaped regression model (BertForSequenceClassification)."""
+    """A tiny random BERT (a WordPiece vocabulary of the corpus's words and characters): an
+    encoder for BERTScore, or, with ``num_labels=1``, a BLEURT-shaped regression model
+    (BertForSequenceClassification). The same arguments build the same files."""
     import torch
-    from tokenizers import (
-        Tokenizer,
-        decoders,
-        models,
-        normalizers,
-        pre_tokenizers,
-        processors,
-        trainers,
-    )
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import BertConfig, BertForSequenceClassification, BertModel, BertTokenizerFast
 
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tk = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tk.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tk.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=400, special_tokens=specials, show_progress=False
+    # The vocabulary is listed, not trained: WordPieceTrainer breaks ties by thread timing, so a
+    # trained vocabulary (and so the random model over it) differed from one build to the next.
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    words = sorted(
+        {
+            word
+            for line in BERT_CORPUS
+            for word, _ in pre_tokenizers.BertPreTokenizer().pre_tokenize_str(
+                normalizer.normalize_str(line)
+            )
+        }
     )
-    tk.train_from_iterator(BERT_CORPUS * 3, trainer=trainer)
+    chars = sorted({c for w in words for c in w})
+    vocab = specials + chars + [f"##{c}" for c in chars] + [w for w in words if len(w) > 1]
+    tk = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
+    tk.normalizer = normalizer
+    tk.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     cls, sep = tk.token_to_id("[CLS]"), tk.token_to_id("[SEP]")
     tk.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
@@ -145,6 +148,9 @@ def build_tiny_bert(outdir: str | Path, *, num_labels: int | None = None, seed: 
         intermediate_size=64,
         max_position_embeddings=128,
         num_labels=num_labels or 2,
+        # BERT's default 0.02 leaves a random regression head all but blind to which text comes
+        # first (swapping the pair moved the score by 1e-6): 0.2 makes order visible to tests.
+        initializer_range=0.2 if num_labels else 0.02,
     )
     model = BertForSequenceClassification(cfg) if num_labels else BertModel(cfg)
     model.save_pretrained(outdir)
