@@ -116,6 +116,7 @@ def main() -> int:
                     "items_per_s": n / wall,
                     "new_tokens": stats["new_tokens"],
                     "decode_row_steps": stats.get("decode_row_steps"),
+                    "decode_steps": stats.get("decode_steps"),
                 }
             )
         loads.append(_load())
@@ -123,6 +124,7 @@ def main() -> int:
 
     report: dict = {
         "model": info["name"],
+        "dtype": info.get("dtype"),
         "n_items": n,
         "batch_size": args.batch_size,
         "task": "lm-eval 0.4.13 kormedmcqa v3 (local copy), --apply_chat_template, "

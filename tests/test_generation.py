@@ -337,8 +337,13 @@ def test_stop_strings_cut_the_output(tiny, tmp_path, monkeypatch):
         monkeypatch,
         aihub={"max_new_tokens": {"mcq": 24, "short": 24, "descriptive": 24}, "stop": [stop]},
     )
-    _gen(tiny, items, tmp_path / "stop.jsonl", tmp_path / "c2")
+    stats = _gen(tiny, items, tmp_path / "stop.jsonl", tmp_path / "c2", batch_size=len(items))
     cut = {r["id"]: r["output"] for r in _rows(tmp_path / "stop.jsonl")}
+    # a row is fed once per token after its first (the prefill's); finished rows leave the
+    # batch, so the one batch takes as many steps as its longest row needs
+    n_new = [r["n_new_tokens"] for r in _rows(tmp_path / "stop.jsonl")]
+    assert stats["decode_row_steps"] == sum(n - 1 for n in n_new)
+    assert stats["decode_steps"] == max(n_new) - 1 and min(n_new) < max(n_new)
     n_cut = 0
     for iid, text in free.items():
         assert cut[iid] == cut_at_stop(text, [stop]).strip()

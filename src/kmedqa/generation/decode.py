@@ -50,7 +50,8 @@ def greedy_decode(
 
     ``input_ids`` / ``attention_mask``: the batch as laid out by the engine (left padding,
     or ``prefix | padding | rest`` with the prefix's cache in ``past_key_values`` and
-    ``prefix_len`` its length). ``stats["decode_row_steps"]`` counts the rows fed per step.
+    ``prefix_len`` its length). ``stats["decode_row_steps"]`` counts the rows fed per step, ``stats["decode_steps"]`` the
+    steps (forwards after the prefill).
     """
     import torch
 
@@ -65,7 +66,7 @@ def greedy_decode(
     stop_set = set(int(t) for t in stop_ids)
     new: list[list[int]] = [[] for _ in range(n_rows)]
     alive = list(range(n_rows))  # original row of each row still in the batch
-    row_steps = 0
+    row_steps = steps = 0
     with torch.inference_mode():
         out = model(
             input_ids=input_ids[:, prefix_len:],
@@ -98,6 +99,7 @@ def greedy_decode(
                 alive = [alive[j] for j in keep]
             attn = torch.cat([attn, attn.new_ones((len(alive), 1))], dim=1)
             row_steps += len(alive)
+            steps += 1
             out = model(
                 input_ids=nxt[:, None],
                 attention_mask=attn,
@@ -109,4 +111,5 @@ def greedy_decode(
             next_pos = next_pos + 1
     if stats is not None:
         stats["decode_row_steps"] = stats.get("decode_row_steps", 0) + row_steps
+        stats["decode_steps"] = stats.get("decode_steps", 0) + steps
     return new

@@ -1,0 +1,92 @@
+"""What one forward costs on this machine: a prefill and a decode step, by batch size.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/decode_step_cost.py \\
+        [--model-json results/models/gemma3-270m/model.json] [--threads 2] \\
+        [-o benchmarks/results/decode_step_cost_cpu.json]
+
+For each batch size: one prefill of ``--prompt-len`` random tokens (``logits_to_keep=1``,
+as both engines call it), then ``--steps`` greedy decode steps on its cache; the median
+step is reported. A step's cost splits into a part every step pays whatever the number of
+rows (the weights read once per step, Python dispatch) and a part per row (mostly Gemma's
+262,144-word output layer): this is what bounds how much dropping finished rows can save
+when the number of steps stays the same (benchmarks/README.md, ``vs_lmeval.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import statistics
+import time
+from pathlib import Path
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model-json", default="results/models/gemma3-270m/model.json")
+    ap.add_argument("--batch-sizes", default="1,4,8,16")
+    ap.add_argument("--prompt-len", type=int, default=150)
+    ap.add_argument("--steps", type=int, default=21)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("-o", "--output", default="benchmarks/results/decode_step_cost_cpu.json")
+    args = ap.parse_args()
+
+    import torch
+
+    from kmedqa.generation.bench import _cpu_name, _versions
+    from kmedqa.models import load_model, read_model_info
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    info = read_model_info(args.model_json)
+    model = load_model(info, device="cpu").eval()
+    gen = torch.Generator().manual_seed(0)
+    # transformers 5 renamed the argument; either name reaches the same cache
+    cache_kw = (
+        "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    )
+
+    rows = []
+    with torch.inference_mode():
+        model(input_ids=torch.randint(1000, 2000, (1, 8), generator=gen))  # untimed warm-up
+        for b in (int(x) for x in args.batch_sizes.split(",")):
+            ids = torch.randint(1000, 2000, (b, args.prompt_len), generator=gen)
+            t0 = time.perf_counter()
+            out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
+            prefill_s = time.perf_counter() - t0
+            cache, steps = getattr(out, "cache", None) or out.past_key_values, []
+            for _ in range(args.steps):
+                nxt = out.logits[:, -1].argmax(-1)[:, None]
+                t0 = time.perf_counter()
+                out = model(input_ids=nxt, use_cache=True, logits_to_keep=1, **{cache_kw: cache})
+                steps.append(time.perf_counter() - t0)
+                cache = getattr(out, "cache", None) or out.past_key_values
+            step = statistics.median(steps)
+            rows.append({"batch": b, "prefill_s": prefill_s, "decode_step_s": step})
+            print(f"batch {b}: prefill {prefill_s:.2f} s, decode step {step * 1000:.1f} ms")
+    # least squares of step = fixed + per_row * batch
+    xs, ys = [r["batch"] for r in rows], [r["decode_step_s"] for r in rows]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    per_row = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / max(
+        sum((x - mx) ** 2 for x in xs), 1e-12
+    )
+    report = {
+        "model": info["name"],
+        "dtype": info.get("dtype"),
+        "prompt_len": args.prompt_len,
+        "rows": rows,
+        "decode_step_fit_s": {"fixed": my - per_row * mx, "per_row": per_row},
+        "device_name": _cpu_name(),
+        "torch_threads": torch.get_num_threads(),
+        "versions": _versions(),
+    }
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
+    fit = report["decode_step_fit_s"]
+    print(f"step = {fit['fixed'] * 1000:.1f} ms + {fit['per_row'] * 1000:.2f} ms x rows")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
