@@ -15,7 +15,6 @@ when the number of steps stays the same (benchmarks/README.md, ``vs_lmeval.py``)
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import statistics
 import time
@@ -35,6 +34,7 @@ def main() -> int:
     import torch
 
     from kmedqa.generation.bench import _cpu_name, _versions
+    from kmedqa.generation.decode import cache_keyword, cache_of
     from kmedqa.models import load_model, read_model_info
 
     if args.threads:
@@ -42,10 +42,7 @@ def main() -> int:
     info = read_model_info(args.model_json)
     model = load_model(info, device="cpu").eval()
     gen = torch.Generator().manual_seed(0)
-    # transformers 5 renamed the argument; either name reaches the same cache
-    cache_kw = (
-        "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-    )
+    cache_kw = cache_keyword(model)
 
     rows = []
     with torch.inference_mode():
@@ -55,36 +52,32 @@ def main() -> int:
             t0 = time.perf_counter()
             out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
             prefill_s = time.perf_counter() - t0
-            cache, steps = getattr(out, "cache", None) or out.past_key_values, []
+            cache, steps = cache_of(out), []
             for _ in range(args.steps):
                 nxt = out.logits[:, -1].argmax(-1)[:, None]
                 t0 = time.perf_counter()
                 out = model(input_ids=nxt, use_cache=True, logits_to_keep=1, **{cache_kw: cache})
                 steps.append(time.perf_counter() - t0)
-                cache = getattr(out, "cache", None) or out.past_key_values
+                cache = cache_of(out)
             step = statistics.median(steps)
             rows.append({"batch": b, "prefill_s": prefill_s, "decode_step_s": step})
             print(f"batch {b}: prefill {prefill_s:.2f} s, decode step {step * 1000:.1f} ms")
-    # least squares of step = fixed + per_row * batch
-    xs, ys = [r["batch"] for r in rows], [r["decode_step_s"] for r in rows]
-    mx, my = statistics.fmean(xs), statistics.fmean(ys)
-    per_row = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / max(
-        sum((x - mx) ** 2 for x in xs), 1e-12
-    )
+    fit = statistics.linear_regression(
+        [r["batch"] for r in rows], [r["decode_step_s"] for r in rows]
+    )  # step = fixed + per_row x batch
     report = {
         "model": info["name"],
         "dtype": info.get("dtype"),
         "prompt_len": args.prompt_len,
         "rows": rows,
-        "decode_step_fit_s": {"fixed": my - per_row * mx, "per_row": per_row},
+        "decode_step_fit_s": {"fixed": fit.intercept, "per_row": fit.slope},
         "device_name": _cpu_name(),
         "torch_threads": torch.get_num_threads(),
         "versions": _versions(),
     }
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
-    fit = report["decode_step_fit_s"]
-    print(f"step = {fit['fixed'] * 1000:.1f} ms + {fit['per_row'] * 1000:.2f} ms x rows")
+    print(f"step = {fit.intercept * 1000:.1f} ms + {fit.slope * 1000:.2f} ms x rows")
     return 0
 
 

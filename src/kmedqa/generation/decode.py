@@ -25,7 +25,13 @@ def _forward_params(model) -> set[str]:
     return set(inspect.signature(fwd).parameters)
 
 
-def _cache_of(out):
+def cache_keyword(model) -> str:
+    """The forward argument that takes the key/value cache (transformers 5.x renamed it)."""
+    return "cache" if "cache" in _forward_params(model) else "past_key_values"
+
+
+def cache_of(out):
+    """The key/value cache a forward returned, under either name."""
     return out.cache if getattr(out, "cache", None) is not None else out.past_key_values
 
 
@@ -50,8 +56,8 @@ def greedy_decode(
 
     ``input_ids`` / ``attention_mask``: the batch as laid out by the engine (left padding,
     or ``prefix | padding | rest`` with the prefix's cache in ``past_key_values`` and
-    ``prefix_len`` its length). ``stats["decode_row_steps"]`` counts the rows fed per step, ``stats["decode_steps"]`` the
-    steps (forwards after the prefill).
+    ``prefix_len`` its length). ``stats["decode_row_steps"]`` counts the rows fed per step,
+    ``stats["decode_steps"]`` the steps (forwards after the prefill).
     """
     import torch
 
@@ -62,7 +68,7 @@ def greedy_decode(
     pos.masked_fill_(attn == 0, 0)  # as generate's _prepare_position_ids_for_generation
     params = _forward_params(model)
     kw = {"logits_to_keep": 1} if "logits_to_keep" in params else {}
-    cache_kw = "cache" if "cache" in params else "past_key_values"  # transformers 5.x renamed it
+    cache_kw = cache_keyword(model)
     stop_set = set(int(t) for t in stop_ids)
     new: list[list[int]] = [[] for _ in range(n_rows)]
     alive = list(range(n_rows))  # original row of each row still in the batch
@@ -76,7 +82,7 @@ def greedy_decode(
             **{cache_kw: past_key_values},
             **kw,
         )
-        cache = _cache_of(out)
+        cache = cache_of(out)
         next_pos = pos[:, -1:] + 1
         while True:
             nxt = out.logits[:, -1, :].float().argmax(-1)
