@@ -21,10 +21,24 @@ import time
 from pathlib import Path
 
 
+def _batch_sizes(value: str) -> list[int]:
+    try:
+        return [int(x) for x in value.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: want whole numbers and commas, e.g. 1,4,16"
+        ) from None
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model-json", default="results/models/gemma3-270m/model.json")
-    ap.add_argument("--batch-sizes", default="1,4,8,16")
+    ap.add_argument(
+        "--batch-sizes",
+        type=_batch_sizes,
+        default=[1, 4, 8, 16],
+        help="comma-separated (default 1,4,8,16)",
+    )
     ap.add_argument("--prompt-len", type=int, default=150)
     ap.add_argument("--steps", type=int, default=21)
     ap.add_argument("--threads", type=int, default=0)
@@ -50,7 +64,7 @@ def main() -> int:
     rows = []
     with torch.inference_mode():
         model(input_ids=torch.randint(lo, hi, (1, 8), generator=gen))  # untimed warm-up
-        for b in (int(x) for x in args.batch_sizes.split(",")):
+        for b in args.batch_sizes:
             ids = torch.randint(lo, hi, (b, args.prompt_len), generator=gen)
             t0 = time.perf_counter()
             out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
@@ -85,4 +99,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from kmedqa.errors import one_line_errors
+
+    with one_line_errors("decode_step_cost"):
+        raise SystemExit(main())
