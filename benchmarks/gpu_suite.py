@@ -1,36 +1,39 @@
 """What a 7B study costs on one GPU: QLoRA steps and generation at Qwen2.5-7B-Instruct's shapes.
 
-    PYTHONPATH=src python benchmarks/gpu_suite.py --out benchmarks/results      # one H200, ~8 min
+    PYTHONPATH=src python benchmarks/gpu_suite.py --out $OUT --work /tmp/suite   # one H200, ~8 min
     PYTHONPATH=src python benchmarks/gpu_suite.py --dry --out /tmp/suite         # CPU, tiny, seconds
 
 Hub weights cannot be fetched (here or on a lent GPU machine), but a model built from the
 published ``config.json`` with random weights has the real shapes and so the real cost per
-token. The suite
+token. In this order, each part written to ``OUT/gpu_suite.json`` / ``.md`` as it ends (a
+call cut short still returns what finished), and each later part skipped, saying so, when
+``--budget-s`` would not leave it time:
 
-1. checks its prerequisites first (CUDA, bitsandbytes, trl, peft, snakemake and what the
-   DAG's jobs import, free GPU memory) and stops in seconds with one line naming what is
-   missing, so no device time is wasted;
-2. runs the demo's DAG on CUDA with QLoRA as study 001 runs it (``experiments/demo_gpu.yaml``:
-   NF4, double quant, bf16 compute, paged AdamW 8-bit, gradient checkpointing; Gemma 3 270M's
-   architecture with random weights built on the device, since the GGUF cannot be carried)
-   through Snakemake, and reads each job's time from its benchmark file
-   (:mod:`benchmarks.demo_dag`; ``--dag all`` runs scoring and the paper too, ``--dag none``
-   skips it);
-3. builds Qwen2.5-7B-Instruct's architecture (hidden 3584, 28 layers, 28 query / 4 KV heads,
-   intermediate 18944, vocab 152,064) with random bf16 weights and saves it;
-4. trains it with :func:`kmedqa.training.train` as ``experiments/essential_medical.yaml`` does
-   (NF4 + double quant + bf16 compute, LoRA r16 α32 on the seven projections, batch 2 ×
-   accumulation 8, length 1,024 — every example padded/filled to 1,024 tokens —, paged AdamW
-   8-bit, gradient checkpointing) for a few optimizer steps → seconds per step, peak memory,
-   and the projected time of the study's 3 epochs on 13,824 items;
-5. generates with kmedqa's engine (:func:`kmedqa.generation.generate`) at batch 1 / 32 / 128,
-   every row forced to the same number of new tokens (random weights stop at random, so stop
-   ids are switched off), with the unmerged and the merged adapter → tokens/s and the projected
-   wall time of all test sets (AI Hub 1,728 + KorMedMCQA 3,009 items) × base + fine-tuned;
-6. puts each figure beside its physical bound: decode vs HBM bandwidth ÷ bytes read per step,
-   training vs peak bf16 FLOP/s (6 × parameters × tokens, + 2 × for recomputation).
+1. prerequisites (CUDA, every package imported for real, free GPU memory): one line naming
+   all that is missing (exit 2), so that a device call without them ends in seconds;
+2. the card's ceilings, measured (:mod:`gpu_cost`: HBM copy bandwidth, bf16 matrix rate);
+3. Qwen2.5-7B-Instruct's architecture (hidden 3584, 28 layers, 28 query / 4 KV heads,
+   intermediate 18944, vocab 152,064) with random bf16 weights, saved;
+4. QLoRA training with :func:`kmedqa.training.train` as ``experiments/essential_medical.yaml``
+   does (NF4 + double quant + bf16 compute, LoRA r16 α32 on the seven projections, batch 2 ×
+   accumulation 8, every example filled to 1,024 tokens, paged AdamW 8-bit, gradient
+   checkpointing) for a few optimizer steps → the first step, the median later step, peak
+   memory, and the study's 3 epochs on 13,824 items projected from the median;
+5. generation with kmedqa's engine (:func:`kmedqa.generation.generate`) at batch 1 / 32 /
+   128, every row forced to the same number of new tokens (random weights stop at random, so
+   stop ids are switched off), on three bases: bf16 + the unmerged adapter, the merged adapter
+   (the cost of the base run too), and NF4 + the unmerged adapter (how study 001 generates its
+   fine-tuned run: ``adapter_base: training``); each model loaded once and timed apart, a
+   warm-up batch untimed. On the merged model the decode step is also timed outside the
+   engine, eager and replayed from a CUDA graph (:func:`gpu_cost.step_probe`);
+6. the study's full test sets (AI Hub 1,728 + KorMedMCQA 3,009) × base + fine-tuned,
+   projected at the study's batch size (32);
+7. the demo's DAG on CUDA with QLoRA as study 001 runs it (``experiments/demo_gpu.yaml``,
+   Gemma 3 270M's architecture with random weights built on the device, since the GGUF
+   cannot be carried) through Snakemake, each job's time from its benchmark file
+   (:mod:`demo_dag`; ``--dag none`` skips it).
 
-Results go to ``OUT/gpu_suite.json`` and ``OUT/gpu_suite.md``. ``--dry`` runs the same code
+Each figure stands beside its physical bound (:mod:`gpu_cost`). ``--dry`` runs the same code
 on the CPU with tiny shapes, no quantization and two steps, so that the suite cannot rot (CI
 runs it in tests/test_gpu_suite.py): the DAG is resolved with ``snakemake -n`` on the GPU
 config and its ``materialize`` job runs for real with a tiny architecture. Its numbers mean
@@ -40,7 +43,7 @@ nothing.
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import json
 import sys
 import time
@@ -52,6 +55,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import demo_dag  # noqa: E402
+import gpu_cost  # noqa: E402
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 QWEN7B = dict(  # Qwen/Qwen2.5-7B-Instruct config.json
@@ -71,22 +75,29 @@ TINY = dict(  # --dry: the same architecture, tiny
     num_key_value_heads=2, vocab_size=1024, max_position_embeddings=4096, tie_word_embeddings=False,
 )  # fmt: skip
 STUDY = {"train_items": 13824, "epochs": 3, "batch": 2, "accum": 8, "max_length": 1024}
+STUDY_GEN_BATCH = 32  # experiments/essential_medical.yaml, evaluation.generation.batch_size
 TEST_ITEMS = {"aihub-test": 1728, "kormedmcqa-test": 3009}  # × base + fine-tuned
-H200 = {"hbm_bytes_per_s": 4.8e12, "bf16_flops": 989e12}  # NVIDIA H200 SXM datasheet (dense)
+PROMPT_WORDS = 200  # prompt length in words of the offline tokenizer (about as many tokens)
+# (name, base quantization, merge the adapter): the engine's three ways to run an adapter
+VARIANTS = (("unmerged", "none", False), ("merged", "none", True), ("nf4-unmerged", "nf4", False))
+PACKAGES = ["torch", "transformers", "peft", "trl", "accelerate", "datasets"]
 
 
 def prerequisites(dry: bool, dag: str = "gpu") -> list[str]:
-    """Everything that is missing, in one line each (empty: ready). Checked before anything
-    runs, so that a device call without a package or a GPU ends in seconds."""
-    needed = ["torch", "transformers", "peft", "trl", "accelerate", "datasets"]
-    if not dry:
-        needed.append("bitsandbytes")
-    missing = [f"python package {m!r}" for m in needed if importlib.util.find_spec(m) is None]
+    """Everything that is missing, in one line each (empty: ready). Each package is imported
+    (a wheel of the wrong build is found but fails to import), before anything runs."""
+    missing = []
+    for m in PACKAGES + ([] if dry else ["bitsandbytes"]):
+        try:
+            importlib.import_module(m)
+        except Exception as e:  # noqa: BLE001 - ImportError, or a broken build's own error
+            why = "" if isinstance(e, ModuleNotFoundError) else f" (import fails: {e})"[:200]
+            missing.append(f"python package {m!r}{why}")
     if dag != "none":
         missing += [m for m in demo_dag.missing_modules(dag, dry) if m not in missing]
     if missing:
         missing[-1] += " (carry wheels: benchmarks/README.md, 'GPU suite')"
-    if dry or importlib.util.find_spec("torch") is None:
+    if dry or any("'torch'" in m for m in missing):
         return missing
     import torch
 
@@ -116,8 +127,13 @@ def build_model(out: Path, shape: dict, dtype: str) -> Path:
         torch_dtype=dtype,
     )
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    with torch.device(device):
-        model = Qwen2ForCausalLM(cfg).to(getattr(torch, dtype))
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(getattr(torch, dtype))  # built in its dtype: no fp32 copy first
+    try:
+        with torch.device(device):
+            model = Qwen2ForCausalLM(cfg)
+    finally:
+        torch.set_default_dtype(default)
     model.save_pretrained(hf)
     n_params = sum(p.numel() for p in model.parameters())
     del model
@@ -148,7 +164,7 @@ def items(n: int, words: int, task: str = "descriptive") -> list[dict]:
     ]
 
 
-def bench_training(mj: Path, work: Path, dry: bool, steps: int) -> dict:
+def bench_training(mj: Path, work: Path, dry: bool, steps: int, ceil: dict) -> dict:
     import torch
 
     from kmedqa.testing import train_outputs
@@ -183,7 +199,7 @@ def bench_training(mj: Path, work: Path, dry: bool, steps: int) -> dict:
     t0 = time.perf_counter()
     summary = train(
         model_json=str(mj),
-        train_items=items(n, 8 if dry else 200),  # the long answer fills max_length
+        train_items=items(n, 8 if dry else PROMPT_WORDS),  # the long answer fills max_length
         val_items=items(2, 16),
         formats={},
         training=training,
@@ -191,108 +207,244 @@ def bench_training(mj: Path, work: Path, dry: bool, steps: int) -> dict:
         **train_outputs(work, "train_summary.json", "checkpoints"),
     )
     wall = time.perf_counter() - t0
-    per_step = summary["wall_time_s"] / max(1, summary["global_steps"])
+    st = summary.get("step_time_s") or {}
+    per_step = st.get("median_after_first_s") or summary["wall_time_s"] / summary["global_steps"]
     study_steps = STUDY["epochs"] * STUDY["train_items"] / (STUDY["batch"] * STUDY["accum"])
     tokens_per_step = STUDY["batch"] * STUDY["accum"] * STUDY["max_length"]
+    shape = TINY if dry else QWEN7B
     n_params = json.loads(mj.read_text())["n_params"]
-    flops = 8 * n_params * tokens_per_step  # fwd 2 + bwd 4 + recompute 2 per parameter, token
+    matmul = n_params - shape["vocab_size"] * shape["hidden_size"]  # the input table: a lookup
+    bound = gpu_cost.training_bound_s(matmul, tokens_per_step, ceil)
     return {
         "steps": summary["global_steps"],
-        "wall_s": wall,
+        "wall_s": wall,  # load + quantize + train + save
+        "train_s": summary["wall_time_s"],
+        "first_step_s": st.get("first_s"),
         "s_per_optimizer_step": per_step,
+        "tokens_per_step": tokens_per_step,
         "peak_memory": summary.get("memory"),
+        "params": summary.get("params"),
         "study_optimizer_steps": study_steps,
         "projected_study_training_h": per_step * study_steps / 3600,
-        "bf16_bound_s_per_step": flops / H200["bf16_flops"],
-        "ratio_to_bound": per_step / (flops / H200["bf16_flops"]),
+        "bound_s_per_step": bound,
+        "ratio_to_bound": per_step / bound,
         "adapter": str(work / "adapter"),
     }
 
 
-def bench_generation(mj: Path, adapter: str, work: Path, dry: bool, new_tokens: int) -> dict:
+def load_variant(mj: Path, adapter: str, quantization: str, merged: bool, device: str):
+    """The model the engine would load for this run (kmedqa's own loading and PEFT calls)."""
+    from peft import PeftModel
+
+    from kmedqa.models import load_model, load_tokenizer, read_model_info
+
+    info = read_model_info(str(mj))
+    model = PeftModel.from_pretrained(
+        load_model(info, quantization=quantization, device=device), adapter
+    )
+    if merged:
+        model = model.merge_and_unload()
+    return model.eval(), load_tokenizer(info)
+
+
+def bench_generation(mj, adapter, work, dry, new_tokens, ceil, deadline) -> dict:
+    import torch
+
     import kmedqa.generation as gen
     import kmedqa.generation.runners as runners
 
     runners.stop_token_ids = lambda tok, model, **kw: []  # forced: every row decodes its budget
     n_params = json.loads(mj.read_text())["n_params"]
-    out: dict = {"new_tokens": new_tokens, "runs": []}
-    batches = (1, 2, 4) if dry else (1, 32, 128)
-    for merged in (False, True):
+    device = "cpu" if dry else "cuda"
+    cuda = device == "cuda"
+    batches = (1, 2, 4) if dry else (1, STUDY_GEN_BATCH, 128)
+    out: dict = {"new_tokens": new_tokens, "runs": [], "loads": {}, "skipped": []}
+
+    def run(model, tok, name, bs, n, budget, merged):
+        t0 = time.perf_counter()
+        stats = gen.generate(
+            model_json=str(mj),
+            items=items(n, 8 if dry else PROMPT_WORDS),
+            formats={},
+            run="bench",
+            eval_set=f"b{bs}-{name}",
+            out_path=str(work / f"gen-{bs}-{name}.jsonl"),
+            cache_dir=str(work / f"cache-{bs}-{name}"),
+            adapter_dir=adapter,
+            settings=gen.GenerationSettings(
+                merge_adapter=merged,
+                batch_size=bs,
+                device=device,
+                max_new_tokens={"descriptive": budget},
+            ),  # fmt: skip
+            progress=False,
+            model=model,
+            tokenizer=tok,
+        )
+        return stats, time.perf_counter() - t0
+
+    for name, quant, merged in VARIANTS:
+        if quant == "nf4" and not cuda:
+            out["skipped"].append(f"{name}: NF4 needs CUDA")
+            continue
+        if time.perf_counter() > deadline - 60:
+            out["skipped"].append(f"{name}: out of time (--budget-s)")
+            continue
+        if cuda:
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+        t0 = time.perf_counter()
+        model, tok = load_variant(mj, adapter, quant, merged, device)
+        out["loads"][name] = time.perf_counter() - t0
+        shape = gpu_cost.model_shape(model, n_params)
+        run(model, tok, f"{name}-warmup", 2, 2, 4, merged)  # kernels, handles: untimed
+        prompt_len = len(tok(gen.render_prompts(items(1, 8 if dry else PROMPT_WORDS), tok, {})[0]["text"])["input_ids"])  # fmt: skip
         for bs in batches:
-            n = bs * (1 if bs == 1 else 2)
-            t0 = time.perf_counter()
-            summary = gen.generate(
-                model_json=str(mj),
-                items=items(n, 8 if dry else 200),
-                formats={},
-                run="bench",
-                eval_set=f"b{bs}-{'merged' if merged else 'unmerged'}",
-                out_path=str(work / f"gen-{bs}-{merged}.jsonl"),
-                cache_dir=str(work / f"cache-{bs}-{merged}"),
-                adapter_dir=adapter,
-                settings=gen.GenerationSettings(
-                    merge_adapter=merged,
-                    batch_size=bs,
-                    device="cpu" if dry else "cuda",
-                    max_new_tokens={"descriptive": new_tokens},
-                ),
-                progress=False,
+            n = bs  # one full batch (the warm-up ran before)
+            if cuda:
+                torch.cuda.reset_peak_memory_stats()
+            stats, wall = run(model, tok, name, bs, n, new_tokens, merged)
+            b = gpu_cost.generation_bound_s(shape, bs, prompt_len, new_tokens, ceil)
+            measured = stats["wall_time_s"]
+            out["runs"].append(
+                {
+                    "variant": name,
+                    "batch": bs,
+                    "merged": merged,
+                    "quantization": quant,
+                    "items": n,
+                    "prompt_tokens": prompt_len,
+                    "generate_s": measured,
+                    "wall_s": wall,
+                    "new_tokens": stats["new_tokens"],
+                    "decode_steps": stats.get("decode_steps"),
+                    "tokens_per_s": stats["new_tokens"] / measured,
+                    "items_per_s": n / measured,
+                    "bound_s": b["batch_s"],
+                    "bound_tokens_per_s": stats["new_tokens"] / b["batch_s"],
+                    "ratio_to_bound": measured / b["batch_s"],
+                    "weight_bytes_per_step": shape.weight_bytes,
+                    "gpu_peak_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
+                }
             )
-            wall = time.perf_counter() - t0
-            tokens = n * new_tokens
-            # decode reads every weight once per step (bf16: 2 bytes a parameter)
-            bound_tokens_s = bs * H200["hbm_bytes_per_s"] / (2 * n_params)
-            row = {
-                "batch": bs,
-                "merged": merged,
-                "items": n,
-                "wall_s": wall,
-                "tokens_per_s": tokens / wall,
-                "items_per_s": n / wall,
-                "decode_bound_tokens_per_s": bound_tokens_s,
-                "ratio_to_bound": bound_tokens_s / (tokens / wall),
-                "summary_keys": sorted(summary)[:8] if isinstance(summary, dict) else None,
-            }
-            out["runs"].append(row)
-    best = max((r for r in out["runs"]), key=lambda r: r["items_per_s"])
-    total = 2 * sum(TEST_ITEMS.values())
-    out["projected_all_test_sets_min"] = total / best["items_per_s"] / 60
-    out["projection_basis"] = f"batch {best['batch']}, merged={best['merged']}"
+        if merged:  # the model's own step, outside the engine (and from a CUDA graph)
+            probe = gpu_cost.step_probe(model, batches, prompt_len=prompt_len)
+            for row in probe:
+                row["bound_step_s"] = gpu_cost.generation_bound_s(
+                    shape, row["batch"], prompt_len, 1, ceil
+                )["decode_step_s"]
+            out["step_probe"] = probe
+        del model
+        if cuda:
+            torch.cuda.empty_cache()
+    out["study"] = study_projection(out["runs"])
     return out
 
 
+def study_projection(runs: list[dict]) -> dict:
+    """The study's generation cost: its base run on the bf16 model (the merged variant costs
+    the same), its fine-tuned run on NF4 + the unmerged adapter, both on all test sets."""
+
+    def rate(variant, batch):
+        hit = [r for r in runs if r["variant"] == variant and r["batch"] == batch]
+        return hit[0]["items_per_s"] if hit else None
+
+    items_n = sum(TEST_ITEMS.values())
+    batch = max(r["batch"] for r in runs) if runs else None
+    study_batch = STUDY_GEN_BATCH if any(r["batch"] == STUDY_GEN_BATCH for r in runs) else batch
+    out = {"items_per_run": items_n, "basis": {}}
+    for b, key in ((study_batch, "study_batch"), (batch, "largest_batch")):
+        base = rate("merged", b)
+        ft = rate("nf4-unmerged", b) or rate("unmerged", b)
+        out["basis"][key] = {
+            "batch": b,
+            "base_min": items_n / base / 60 if base else None,
+            "ft_min": items_n / ft / 60 if ft else None,
+            "ft_variant": "nf4-unmerged" if rate("nf4-unmerged", b) else "unmerged",
+        }
+    return out
+
+
+def save(res: dict, out: Path) -> None:
+    (out / "gpu_suite.json").write_text(json.dumps(res, indent=2), encoding="utf-8")
+    (out / "gpu_suite.md").write_text(markdown(res), encoding="utf-8")
+
+
+def _f(x, fmt=".2f"):
+    return "–" if x is None else format(x, fmt)
+
+
 def markdown(res: dict) -> str:
-    t = res["training"]
-    lines = [
-        f"# GPU suite ({'dry run on CPU: numbers mean nothing' if res['dry'] else res['device']})",
-        "",
-    ]
+    what = "dry run on CPU: numbers mean nothing" if res["dry"] else res["device"]
+    lines = [f"# GPU suite ({what})", ""]
+    c = res.get("ceilings")
+    if c:
+        lines += [
+            f"Ceilings {'measured on the card' if c['measured'] else '(datasheet)'}: HBM "
+            f"{c['hbm_bytes_per_s'] / 1e12:.2f} TB/s, bf16 {c['bf16_flops'] / 1e12:.0f} TFLOP/s "
+            f"(datasheet {c['datasheet']['hbm_bytes_per_s'] / 1e12:.1f} TB/s, "
+            f"{c['datasheet']['bf16_flops'] / 1e12:.0f} TFLOP/s).",
+            "",
+        ]
+    t = res.get("training")
+    if t:
+        mem = (t.get("peak_memory") or {}).get("gpu_peak_allocated_mib")
+        lines += [
+            "| QLoRA training, Qwen2.5-7B shapes, as study 001 | value |",
+            "| --- | ---: |",
+            f"| optimizer steps timed | {t['steps']} |",
+            f"| first step (warm-up), s | {_f(t['first_step_s'])} |",
+            f"| median later step (2 × 8 × 1,024 tokens), s | {t['s_per_optimizer_step']:.2f} |",
+            f"| × its bf16 compute bound ({t['bound_s_per_step']:.2f} s) | "
+            f"{t['ratio_to_bound']:.1f} |",
+            f"| peak GPU memory allocated, GiB | {_f(mem and mem / 1024, '.1f')} |",
+            f"| projected: 3 epochs on 13,824 items "
+            f"({t['study_optimizer_steps']:.0f} steps), h | {t['projected_study_training_h']:.2f} |",
+            "",
+        ]
+    g = res.get("generation")
+    if g:
+        lines += [
+            f"Generation, {g['new_tokens']} new tokens forced per item, one batch per row "
+            f"(model loads, s: {', '.join(f'{k} {v:.0f}' for k, v in g['loads'].items())}):",
+            "",
+            "| base + adapter | batch | prompt tok | s | tokens/s | items/s | bound tokens/s "
+            "| × bound | peak GiB |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for r in g["runs"]:
+            lines.append(
+                f"| {r['variant']} | {r['batch']} | {r['prompt_tokens']} | {r['generate_s']:.1f} "
+                f"| {r['tokens_per_s']:.0f} | {r['items_per_s']:.2f} | "
+                f"{r['bound_tokens_per_s']:.0f} | {r['ratio_to_bound']:.1f} | "
+                f"{_f(r['gpu_peak_gib'], '.1f')} |"
+            )
+        lines += [f"\nSkipped: {'; '.join(g['skipped'])}." if g["skipped"] else "", ""]
+        if g.get("step_probe"):
+            lines += [
+                "| decode step of the merged model, outside the engine | batch | eager ms "
+                "| CUDA graph ms | bound ms |",
+                "| --- | ---: | ---: | ---: | ---: |",
+            ]
+            for p in g["step_probe"]:
+                graph = _f(p.get("graph_step_s") and 1000 * p["graph_step_s"], ".1f")
+                lines.append(
+                    f"| | {p['batch']} | {1000 * p['eager_step_s']:.1f} | "
+                    f"{graph if 'graph_error' not in p else 'failed: ' + p['graph_error'][:80]} "
+                    f"| {1000 * p['bound_step_s']:.2f} |"
+                )
+            lines.append("")
+        s = g["study"]
+        for key, b in s["basis"].items():
+            lines.append(
+                f"- All test sets ({s['items_per_run']:,} items) at batch {b['batch']} "
+                f"({key.replace('_', ' ')}): base run {_f(b['base_min'], '.1f')} min, "
+                f"fine-tuned run ({b['ft_variant']}) {_f(b['ft_min'], '.1f')} min."
+            )
+        lines.append("")
     if res.get("demo_dag"):
         lines += demo_dag.markdown(res["demo_dag"]) + [""]
-    lines += [
-        "| training (Qwen2.5-7B shapes, QLoRA as study 001) | value |",
-        "| --- | ---: |",
-        f"| s per optimizer step (2 × 8 × 1,024 tokens) | {t['s_per_optimizer_step']:.2f} |",
-        f"| projected 3 epochs on 13,824 items (h) | {t['projected_study_training_h']:.2f} |",
-        f"| × the bf16 compute bound | {t['ratio_to_bound']:.1f} |",
-        "",
-        "| generation | batch | tokens/s | items/s | × the HBM bound |",
-        "| --- | ---: | ---: | ---: | ---: |",
-    ]
-    for r in res["generation"]["runs"]:
-        kind = "merged" if r["merged"] else "unmerged"
-        lines.append(
-            f"| {kind} | {r['batch']} | {r['tokens_per_s']:.1f} | {r['items_per_s']:.2f} | "
-            f"{r['ratio_to_bound']:.1f} |"
-        )
-    g = res["generation"]
-    lines += [
-        "",
-        f"All test sets (AI Hub 1,728 + KorMedMCQA 3,009) × base + fine-tuned at "
-        f"{g['new_tokens']} new tokens each: {g['projected_all_test_sets_min']:.1f} min "
-        f"({g['projection_basis']}).",
-        "",
-    ]
+    lines += [f"Suite wall time {res.get('total_s', 0):.0f} s.", ""]
     return "\n".join(lines)
 
 
@@ -301,57 +453,64 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     ap.add_argument("--work", type=Path, default=None, help="scratch (default: OUT/gpu_suite_work)")
     ap.add_argument("--dry", action="store_true", help="tiny shapes on the CPU (CI)")
-    ap.add_argument("--steps", type=int, default=None, help="optimizer steps (default 4; dry 2)")
+    ap.add_argument("--steps", type=int, default=None, help="optimizer steps (default 5; dry 2)")
     ap.add_argument("--new-tokens", type=int, default=None, help="forced (default 128; dry 4)")
+    ap.add_argument("--budget-s", type=float, default=510, help="stop starting parts after this")
     ap.add_argument(
         "--dag",
         choices=("gpu", "all", "none"),
         default="gpu",
-        help="part 1, the demo DAG on CUDA: up to the generations (gpu), the whole DAG (all: "
+        help="the demo DAG on CUDA, last: up to the generations (gpu), the whole DAG (all: "
         "scoring and paper need more packages), or not at all (none)",
     )
-    ap.add_argument(
-        "--only-dag", action="store_true", help="part 1 alone (the 7B parts in another call)"
-    )
     a = ap.parse_args(argv)
-    if a.only_dag and a.dag == "none":
-        ap.error("--only-dag with --dag none runs nothing")
+    t0 = time.perf_counter()
+    deadline = t0 + a.budget_s
     missing = prerequisites(a.dry, a.dag)
     if missing:
         print("gpu_suite: missing " + "; ".join(missing), file=sys.stderr)
         return 2
     import torch
 
+    from kmedqa.training.report import versions
+
     work = a.work or a.out / "gpu_suite_work"
     work.mkdir(parents=True, exist_ok=True)
     a.out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    dag = None
-    if a.dag != "none":
-        dag = demo_dag.run_dag(work / "demo_dag", dry=a.dry, target=a.dag)
-        print("\n".join(demo_dag.markdown(dag)), flush=True)
-        if a.only_dag:
-            (a.out / "gpu_suite_dag.json").write_text(json.dumps(dag, indent=2), encoding="utf-8")
-            (a.out / "gpu_suite_dag.md").write_text(
-                "\n".join(demo_dag.markdown(dag)) + "\n", encoding="utf-8"
-            )
-            return 0 if "error" not in dag else 1
-    t_build = time.perf_counter()
-    mj = build_model(work / "model", TINY if a.dry else QWEN7B, "float32" if a.dry else "bfloat16")
-    res = {
+    res: dict = {
         "dry": a.dry,
         "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+        "versions": versions(),
         "shape": TINY if a.dry else QWEN7B,
-        "n_params": json.loads(mj.read_text())["n_params"],
-        "demo_dag": dag,
-        "build_s": time.perf_counter() - t_build,
     }
-    res["training"] = bench_training(mj, work / "train", a.dry, a.steps or (2 if a.dry else 4))
-    new_tokens = a.new_tokens or (4 if a.dry else 128)
-    res["generation"] = bench_generation(mj, res["training"]["adapter"], work, a.dry, new_tokens)
+    res["ceilings"] = ceil = gpu_cost.measure_ceilings(a.dry)
+    t_build = time.perf_counter()
+    mj = build_model(work / "model", TINY if a.dry else QWEN7B, "float32" if a.dry else "bfloat16")
+    res.update(
+        n_params=json.loads(mj.read_text())["n_params"], build_s=time.perf_counter() - t_build
+    )
+    res["training"] = bench_training(
+        mj, work / "train", a.dry, a.steps or (2 if a.dry else 5), ceil
+    )
     res["total_s"] = time.perf_counter() - t0
-    (a.out / "gpu_suite.json").write_text(json.dumps(res, indent=2), encoding="utf-8")
-    (a.out / "gpu_suite.md").write_text(markdown(res), encoding="utf-8")
+    save(res, a.out)
+    print(markdown(res), flush=True)
+    new_tokens = a.new_tokens or (4 if a.dry else 128)
+    res["generation"] = bench_generation(
+        mj, res["training"]["adapter"], work, a.dry, new_tokens, ceil, deadline
+    )
+    res["total_s"] = time.perf_counter() - t0
+    save(res, a.out)
+    print(markdown(res), flush=True)
+    left = deadline - time.perf_counter()
+    if a.dag != "none" and left > 90:
+        res["demo_dag"] = demo_dag.run_dag(
+            work / "demo_dag", dry=a.dry, target=a.dag, timeout_s=int(left)
+        )
+    elif a.dag != "none":
+        res["demo_dag_skipped"] = f"out of time: {left:.0f} s of --budget-s left"
+    res["total_s"] = time.perf_counter() - t0
+    save(res, a.out)
     print(markdown(res))
     return 0
 

@@ -25,16 +25,28 @@ def test_dry_suite_writes_its_results(tmp_path):
     res = json.loads((out / "gpu_suite.json").read_text())
     assert res["dry"] and res["training"]["steps"] == 2
     assert res["training"]["s_per_optimizer_step"] > 0
-    runs = res["generation"]["runs"]
-    assert [(r["batch"], r["merged"]) for r in runs] == [
-        (b, m) for m in (False, True) for b in (1, 2, 4)
+    assert res["training"]["first_step_s"] > 0 and res["ceilings"]["measured"] is False
+    g = res["generation"]
+    runs = g["runs"]
+    assert [(r["variant"], r["batch"]) for r in runs] == [
+        (v, b) for v in ("unmerged", "merged") for b in (1, 2, 4)
     ]
+    assert g["skipped"] == ["nf4-unmerged: NF4 needs CUDA"]
+    assert set(g["loads"]) == {"unmerged", "merged"}
     # every row is forced to the same number of new tokens (no early stop on random weights)
     for r in runs:
-        gen = out / "gpu_suite_work" / f"gen-{r['batch']}-{r['merged']}.jsonl"
+        gen = out / "gpu_suite_work" / f"gen-{r['batch']}-{r['variant']}.jsonl"
         lines = [json.loads(x) for x in gen.read_text().splitlines()]
-        assert len(lines) == r["items"]
-        assert {x["n_new_tokens"] for x in lines} == {res["generation"]["new_tokens"]}
+        assert len(lines) == r["items"] == r["batch"]
+        assert {x["n_new_tokens"] for x in lines} == {g["new_tokens"]}
+        assert r["new_tokens"] == r["items"] * g["new_tokens"]
+        assert r["ratio_to_bound"] > 1 and r["prompt_tokens"] > 8
+    # the decode step outside the engine, on the merged model (no CUDA graph on a CPU)
+    assert [p["batch"] for p in g["step_probe"]] == [1, 2, 4]
+    assert all(p["eager_step_s"] > 0 and "graph_step_s" not in p for p in g["step_probe"])
+    study = g["study"]["basis"]["study_batch"]
+    assert study["batch"] == 4 and study["ft_variant"] == "unmerged"
+    assert study["base_min"] == pytest.approx(4737 / runs[5]["items_per_s"] / 60)
     md = (out / "gpu_suite.md").read_text()
     assert "| merged | 4 |" in md
     # part 1: the demo DAG on the GPU config, resolved with snakemake -n, and its model job

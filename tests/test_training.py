@@ -92,6 +92,26 @@ def test_trains_an_adapter_and_reports_parameters(model_json, tmp_path):
     rows = (tmp_path / "loss.csv").read_text().splitlines()
     assert rows[0] == "step,epoch,train_loss,val_loss,lr" and len(rows) >= 4
     assert json.loads((tmp_path / "summary.json").read_text())["n_train"] == 12
+    t = s["step_time_s"]  # one clock reading per optimizer step, after the start
+    assert t["steps"] == 3 and t["first_s"] > 0 and t["median_after_first_s"] > 0
+
+
+def test_step_times_set_the_first_step_apart():
+    from kmedqa.training.losslog import step_times
+
+    # start, then steps of 5 s (warm-up), 1 s, 3 s, 2 s
+    assert step_times([10.0, 15.0, 16.0, 19.0, 21.0]) == {
+        "steps": 4,
+        "first_s": 5.0,
+        "median_after_first_s": 2.0,
+    }
+    assert step_times([10.0, 15.0, 16.0, 18.0]) == {
+        "steps": 3,
+        "first_s": 5.0,
+        "median_after_first_s": 1.5,
+    }
+    assert step_times([10.0, 12.0])["median_after_first_s"] is None
+    assert step_times([10.0]) is None and step_times([]) is None
 
 
 def test_nf4_without_cuda_stops_with_a_clear_message(model_json, tmp_path):

@@ -32,7 +32,13 @@ from kmedqa.training.balance import (
     weighted_trainer_class,
 )
 from kmedqa.training.checkpoints import checkpoint_progress, last_checkpoint
-from kmedqa.training.losslog import history_rows, loss_logger, write_loss_csv
+from kmedqa.training.losslog import (
+    history_rows,
+    loss_logger,
+    step_timer,
+    step_times,
+    write_loss_csv,
+)
 from kmedqa.training.report import count_parameters, device_name, peak_memory, versions
 
 log = logging.getLogger(__name__)
@@ -248,6 +254,7 @@ def fit(
         )
 
     rows: list[dict[str, Any]] = []
+    step_ends: list[float] = []
     trainer_class = weighted_trainer_class() if weighted else SFTTrainer
     trainer = trainer_class(
         model=model,
@@ -256,7 +263,7 @@ def fit(
         eval_dataset=val_ds,
         processing_class=tok,
         peft_config=peft_config,
-        callbacks=[loss_logger(rows)],
+        callbacks=[loss_logger(rows), step_timer(step_ends)],
     )
     if weighted:
         trainer.data_collator = WeightCollator(trainer.data_collator)
@@ -303,6 +310,7 @@ def fit(
         "train_loss": result.training_loss if trainer.state.global_step > start_step else None,
         "final_val_loss": rows[-1].get("val_loss") if rows else None,
         "wall_time_s": wall,
+        "step_time_s": step_times(step_ends),  # this job's steps: the first, the median of the rest
         "resumed_from": os.path.basename(resume) if resume else None,
         "memory": peak_memory(),
         "versions": versions(),

@@ -44,6 +44,35 @@ def loss_logger(rows: list[dict[str, Any]]):
     return LossLog()
 
 
+def step_timer(ends: list[float]):
+    """A ``TrainerCallback`` that appends the clock at the start of training and at the end
+    of each optimizer step to ``ends`` (see :func:`step_times`)."""
+    import time
+
+    from transformers import TrainerCallback
+
+    class StepTimer(TrainerCallback):
+        def on_train_begin(self, a, state, control, **kw):
+            ends.append(time.perf_counter())
+
+        def on_step_end(self, a, state, control, **kw):
+            ends.append(time.perf_counter())
+
+    return StepTimer()
+
+
+def step_times(ends: list[float]) -> dict[str, Any] | None:
+    """Seconds per optimizer step from :func:`step_timer`'s clock readings: the first step
+    (which pays the warm-up: kernels, the optimizer's state, the first batches) apart from
+    the median of the rest, which is what a long run pays per step."""
+    d = [b - a for a, b in zip(ends, ends[1:], strict=False)]
+    if not d:
+        return None
+    rest = sorted(d[1:])
+    median = (rest[(len(rest) - 1) // 2] + rest[len(rest) // 2]) / 2 if rest else None
+    return {"steps": len(d), "first_s": d[0], "median_after_first_s": median}
+
+
 def write_loss_csv(path: str, rows: list[dict[str, Any]]) -> None:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=LOSS_COLUMNS, extrasaction="ignore", lineterminator="\n")
