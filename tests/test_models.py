@@ -60,3 +60,27 @@ def test_unknown_chat_template_is_named(tiny_model_dir, tmp_path):
     )
     with pytest.raises(ConfigError, match="nope"):
         load_model_and_tokenizer(tmp_path / "model.json", device="cpu")
+
+
+def test_models_load_without_hub_kernels(tiny_model_dir, tmp_path, monkeypatch):
+    """transformers would swap layers for kernels fetched from the hub (its default when the
+    `kernels` package is installed): kmedqa loads the model's own layers, for the causal LMs
+    it trains and generates with and for BLEURT alike."""
+    from transformers import PreTrainedModel
+
+    from kmedqa.metrics.semantic import load_bleurt
+    from kmedqa.testing import build_tiny_bert
+
+    monkeypatch.delenv("USE_HUB_KERNELS", raising=False)  # transformers' default: enabled
+    seen = []
+    real = PreTrainedModel.set_use_kernels
+
+    def spy(self, use_kernels, *a, **kw):
+        seen.append((type(self).__name__, use_kernels))
+        return real(self, use_kernels, *a, **kw)
+
+    monkeypatch.setattr(PreTrainedModel, "set_use_kernels", spy)
+    materialize("tiny", {"source": "local", "id": str(tiny_model_dir)}, tmp_path / "m")
+    load_model_and_tokenizer(tmp_path / "m" / "model.json", device="cpu")
+    load_bleurt(str(build_tiny_bert(tmp_path / "bleurt", num_labels=1)), "cpu")
+    assert [use for _, use in seen] == [False, False] and len(seen) == 2

@@ -115,6 +115,8 @@ def load_bleurt(model: str, device: str):
     """Tokenizer and sequence-classification model of a BLEURT checkpoint."""
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
+    from kmedqa.models import NO_HUB_KERNELS
+
     try:
         config = AutoConfig.from_pretrained(model)
     except ValueError as err:
@@ -132,7 +134,8 @@ def load_bleurt(model: str, device: str):
             "a BLEURT checkpoint is a regression model with one"
         )
     tok = AutoTokenizer.from_pretrained(model)
-    net = AutoModelForSequenceClassification.from_pretrained(model).to(device).eval()
+    net = AutoModelForSequenceClassification.from_pretrained(model, **NO_HUB_KERNELS)
+    net = net.to(device).eval()
     return tok, net
 
 

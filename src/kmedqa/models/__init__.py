@@ -33,6 +33,14 @@ from kmedqa.io import read_json, write_json
 
 log = logging.getLogger(__name__)
 
+# transformers (5.2x) swaps layers for kernels fetched from the Hugging Face Hub when a model
+# loads on CUDA and the `kernels` package is installed (`use_kernels` defaults to True): code
+# from the network at load time, unpinned, with other numerics than the model's own layers,
+# and an error offline (first seen on the GPU suite's H200: "Version 2 of
+# 'kernels-community/rotary' is not available in the local cache"). kmedqa runs the model's
+# own layers: every from_pretrained of a model passes these.
+NO_HUB_KERNELS: dict[str, Any] = {"use_kernels": False}
+
 
 def chat_template_text(name: str) -> str:
     try:
@@ -197,7 +205,10 @@ def _gguf_package_to_dir(
     with _gguf_parsed_once():
         tok = AutoTokenizer.from_pretrained(str(gguf_dir), gguf_file=gguf_path.name)
         model = AutoModelForCausalLM.from_pretrained(
-            str(gguf_dir), gguf_file=gguf_path.name, dtype=_torch_dtype(dtype or "float32")
+            str(gguf_dir),
+            gguf_file=gguf_path.name,
+            dtype=_torch_dtype(dtype or "float32"),
+            **NO_HUB_KERNELS,
         )
     # The weights are de-quantized on load; drop the GGUF quantizer so the model saves
     # as an ordinary checkpoint.
@@ -253,7 +264,7 @@ def load_model(
     import torch
     from transformers import AutoModelForCausalLM
 
-    kwargs: dict[str, Any] = {"revision": info.get("revision")}
+    kwargs: dict[str, Any] = {"revision": info.get("revision"), **NO_HUB_KERNELS}
     if quantization == "nf4":
         if not torch.cuda.is_available():
             raise ConfigError(

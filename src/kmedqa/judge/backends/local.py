@@ -38,10 +38,12 @@ class LocalBackend:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from kmedqa.models import NO_HUB_KERNELS
+
         local = self.cfg["local"]
         log.info("judge: loading local judge %s", self.model)
         self._tok = AutoTokenizer.from_pretrained(self.model)
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = dict(NO_HUB_KERNELS)
         if local.get("dtype"):
             kwargs["dtype"] = getattr(torch, str(local["dtype"]))
         self._lm = AutoModelForCausalLM.from_pretrained(self.model, **kwargs)
