@@ -77,7 +77,7 @@ TINY = dict(  # --dry: the same architecture, tiny
 STUDY = {"train_items": 13824, "epochs": 3, "batch": 2, "accum": 8, "max_length": 1024}
 STUDY_GEN_BATCH = 32  # experiments/essential_medical.yaml, evaluation.generation.batch_size
 TEST_ITEMS = {"aihub-test": 1728, "kormedmcqa-test": 3009}  # × base + fine-tuned
-PROMPT_WORDS = 200  # prompt length in words of the offline tokenizer (about as many tokens)
+PROMPT_TOKENS = 200  # the prompt's length in tokens, chat template included (dry: 40)
 # (name, base quantization, merge the adapter): the engine's three ways to run an adapter
 VARIANTS = (("unmerged", "none", False), ("merged", "none", True), ("nf4-unmerged", "nf4", False))
 PACKAGES = ["torch", "transformers", "peft", "trl", "accelerate", "datasets"]
@@ -164,7 +164,24 @@ def items(n: int, words: int, task: str = "descriptive") -> list[dict]:
     ]
 
 
-def bench_training(mj: Path, work: Path, dry: bool, steps: int, ceil: dict) -> dict:
+def prompt_words(mj: Path, target_tokens: int) -> int:
+    """How many words :func:`items` needs for a prompt of ``target_tokens`` tokens: the
+    offline tokenizer spells most words in pieces (about 5 tokens a word here)."""
+    import kmedqa.generation as gen
+    from kmedqa.models import load_tokenizer, read_model_info
+
+    tok = load_tokenizer(read_model_info(str(mj)))
+
+    def length(words):
+        return len(tok(gen.render_prompts(items(1, words), tok, {})[0]["text"])["input_ids"])
+
+    words = 2
+    while length(words + 2) <= target_tokens:
+        words += 2
+    return words
+
+
+def bench_training(mj: Path, work: Path, dry: bool, steps: int, ceil: dict, words: int) -> dict:
     import torch
 
     from kmedqa.testing import train_outputs
@@ -199,7 +216,7 @@ def bench_training(mj: Path, work: Path, dry: bool, steps: int, ceil: dict) -> d
     t0 = time.perf_counter()
     summary = train(
         model_json=str(mj),
-        train_items=items(n, 8 if dry else PROMPT_WORDS),  # the long answer fills max_length
+        train_items=items(n, words),  # the long answer fills max_length
         val_items=items(2, 16),
         formats={},
         training=training,
@@ -247,7 +264,7 @@ def load_variant(mj: Path, adapter: str, quantization: str, merged: bool, device
     return model.eval(), load_tokenizer(info)
 
 
-def bench_generation(mj, adapter, work, dry, new_tokens, ceil, deadline) -> dict:
+def bench_generation(mj, adapter, work, dry, new_tokens, ceil, deadline, words) -> dict:
     import torch
 
     import kmedqa.generation as gen
@@ -264,7 +281,7 @@ def bench_generation(mj, adapter, work, dry, new_tokens, ceil, deadline) -> dict
         t0 = time.perf_counter()
         stats = gen.generate(
             model_json=str(mj),
-            items=items(n, 8 if dry else PROMPT_WORDS),
+            items=items(n, words),
             formats={},
             run="bench",
             eval_set=f"b{bs}-{name}",
@@ -298,7 +315,7 @@ def bench_generation(mj, adapter, work, dry, new_tokens, ceil, deadline) -> dict
         out["loads"][name] = time.perf_counter() - t0
         shape = gpu_cost.model_shape(model, n_params)
         run(model, tok, f"{name}-warmup", 2, 2, 4, merged)  # kernels, handles: untimed
-        prompt_len = len(tok(gen.render_prompts(items(1, 8 if dry else PROMPT_WORDS), tok, {})[0]["text"])["input_ids"])  # fmt: skip
+        prompt_len = len(tok(gen.render_prompts(items(1, words), tok, {})[0]["text"])["input_ids"])
         for bs in batches:
             n = bs  # one full batch (the warm-up ran before)
             if cuda:
@@ -489,15 +506,15 @@ def main(argv: list[str] | None = None) -> int:
     res.update(
         n_params=json.loads(mj.read_text())["n_params"], build_s=time.perf_counter() - t_build
     )
-    res["training"] = bench_training(
-        mj, work / "train", a.dry, a.steps or (2 if a.dry else 5), ceil
-    )
+    words = res["prompt_words"] = prompt_words(mj, 40 if a.dry else PROMPT_TOKENS)
+    steps = a.steps or (2 if a.dry else 5)
+    res["training"] = bench_training(mj, work / "train", a.dry, steps, ceil, words)
     res["total_s"] = time.perf_counter() - t0
     save(res, a.out)
     print(markdown(res), flush=True)
     new_tokens = a.new_tokens or (4 if a.dry else 128)
     res["generation"] = bench_generation(
-        mj, res["training"]["adapter"], work, a.dry, new_tokens, ceil, deadline
+        mj, res["training"]["adapter"], work, a.dry, new_tokens, ceil, deadline, words
     )
     res["total_s"] = time.perf_counter() - t0
     save(res, a.out)
