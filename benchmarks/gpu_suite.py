@@ -264,7 +264,8 @@ def load_variant(mj: Path, adapter: str, quantization: str, merged: bool, device
     return model.eval(), load_tokenizer(info)
 
 
-def bench_generation(mj, adapter, work, dry, new_tokens, ceil, deadline, words) -> dict:
+def bench_generation(mj, adapter, work, dry, new_tokens, ceil, deadline, words, saved) -> dict:
+    """``saved(partial)`` is called after each variant (a call cut short keeps them)."""
     import torch
 
     import kmedqa.generation as gen
@@ -304,7 +305,7 @@ def bench_generation(mj, adapter, work, dry, new_tokens, ceil, deadline, words) 
         if quant == "nf4" and not cuda:
             out["skipped"].append(f"{name}: NF4 needs CUDA")
             continue
-        if time.perf_counter() > deadline - 60:
+        if time.perf_counter() > deadline - 75:
             out["skipped"].append(f"{name}: out of time (--budget-s)")
             continue
         if cuda:
@@ -354,7 +355,8 @@ def bench_generation(mj, adapter, work, dry, new_tokens, ceil, deadline, words) 
         del model
         if cuda:
             torch.cuda.empty_cache()
-    out["study"] = study_projection(out["runs"])
+        out["study"] = study_projection(out["runs"])
+        saved(out)
     return out
 
 
@@ -514,8 +516,9 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown(res), flush=True)
     new_tokens = a.new_tokens or (4 if a.dry else 128)
     res["generation"] = bench_generation(
-        mj, res["training"]["adapter"], work, a.dry, new_tokens, ceil, deadline, words
-    )
+        mj, res["training"]["adapter"], work, a.dry, new_tokens, ceil, deadline, words,
+        saved=lambda partial: save({**res, "generation": partial}, a.out),
+    )  # fmt: skip
     res["total_s"] = time.perf_counter() - t0
     save(res, a.out)
     print(markdown(res), flush=True)
