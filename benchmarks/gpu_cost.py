@@ -153,7 +153,9 @@ def _graph_step(model, ids, steps: int) -> float:
 
     kw = cache_keyword(model)
     b, p = ids.shape
-    cache = StaticCache(config=model.config, max_cache_len=p + 8)
+    # each call writes one position further (the cache keeps its own length on the device),
+    # the graph's replays too: room for the warm-up, the capture and every replay
+    cache = StaticCache(config=model.config, max_cache_len=p + steps + 8)
     out = model(
         input_ids=ids,
         **{kw: cache},

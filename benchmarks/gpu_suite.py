@@ -249,6 +249,19 @@ def bench_training(mj: Path, work: Path, dry: bool, steps: int, ceil: dict, word
     }
 
 
+def untrained_adapter(mj: Path, out: Path) -> str:
+    """A LoRA adapter as training would save it (r16, alpha 32, the seven projections),
+    freshly initialized: for timing generation without the training part."""
+    from peft import LoraConfig, get_peft_model
+
+    from kmedqa.models import load_model, read_model_info
+
+    model = load_model(read_model_info(str(mj)), device="auto")
+    lora = LoraConfig(r=16, lora_alpha=32, target_modules=TARGETS, task_type="CAUSAL_LM")
+    get_peft_model(model, lora).save_pretrained(out)
+    return str(out)
+
+
 def load_variant(mj: Path, adapter: str, quantization: str, merged: bool, device: str):
     """The model the engine would load for this run (kmedqa's own loading and PEFT calls)."""
     from peft import PeftModel
@@ -264,8 +277,12 @@ def load_variant(mj: Path, adapter: str, quantization: str, merged: bool, device
     return model.eval(), load_tokenizer(info)
 
 
-def bench_generation(mj, adapter, work, dry, new_tokens, ceil, deadline, words, saved) -> dict:
-    """``saved(partial)`` is called after each variant (a call cut short keeps them)."""
+def bench_generation(
+    mj, adapter, work, dry, new_tokens, ceil, deadline, words, saved, variants, batches
+) -> dict:
+    """``saved(partial)`` is called after each variant (a call cut short keeps them). The
+    step probe runs last, on the merged model kept aside: a CUDA error there (which ends the
+    process's CUDA context) costs no variant."""
     import torch
 
     import kmedqa.generation as gen
@@ -275,7 +292,6 @@ def bench_generation(mj, adapter, work, dry, new_tokens, ceil, deadline, words, 
     n_params = json.loads(mj.read_text())["n_params"]
     device = "cpu" if dry else "cuda"
     cuda = device == "cuda"
-    batches = (1, 2, 4) if dry else (1, STUDY_GEN_BATCH, 128)
     out: dict = {"new_tokens": new_tokens, "runs": [], "loads": {}, "skipped": []}
 
     def run(model, tok, name, bs, n, budget, merged):
@@ -301,7 +317,10 @@ def bench_generation(mj, adapter, work, dry, new_tokens, ceil, deadline, words, 
         )
         return stats, time.perf_counter() - t0
 
+    kept = None  # (merged model, its shape, prompt length) for the step probe
     for name, quant, merged in VARIANTS:
+        if name not in variants:
+            continue
         if quant == "nf4" and not cuda:
             out["skipped"].append(f"{name}: NF4 needs CUDA")
             continue
@@ -345,17 +364,21 @@ def bench_generation(mj, adapter, work, dry, new_tokens, ceil, deadline, words, 
                     "gpu_peak_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
                 }
             )
-        if merged:  # the model's own step, outside the engine (and from a CUDA graph)
-            probe = gpu_cost.step_probe(model, batches, prompt_len=prompt_len)
-            for row in probe:
-                row["bound_step_s"] = gpu_cost.generation_bound_s(
-                    shape, row["batch"], prompt_len, 1, ceil
-                )["decode_step_s"]
-            out["step_probe"] = probe
+        if merged:
+            kept = (model, shape, prompt_len)
         del model
         if cuda:
             torch.cuda.empty_cache()
         out["study"] = study_projection(out["runs"])
+        saved(out)
+    if kept:  # the model's own step, outside the engine (and from a CUDA graph)
+        model, shape, prompt_len = kept
+        probe = gpu_cost.step_probe(model, batches, prompt_len=prompt_len)
+        for row in probe:
+            row["bound_step_s"] = gpu_cost.generation_bound_s(
+                shape, row["batch"], prompt_len, 1, ceil
+            )["decode_step_s"]
+        out["step_probe"] = probe
         saved(out)
     return out
 
@@ -406,7 +429,7 @@ def markdown(res: dict) -> str:
             "",
         ]
     t = res.get("training")
-    if t:
+    if t and "steps" in t:
         mem = (t.get("peak_memory") or {}).get("gpu_peak_allocated_mib")
         lines += [
             "| QLoRA training, Qwen2.5-7B shapes, as study 001 | value |",
@@ -482,6 +505,19 @@ def main(argv: list[str] | None = None) -> int:
         help="the demo DAG on CUDA, last: up to the generations (gpu), the whole DAG (all: "
         "scoring and paper need more packages), or not at all (none)",
     )
+    ap.add_argument(
+        "--variants",
+        type=lambda v: v.split(","),
+        default=[v[0] for v in VARIANTS],
+        help=f"generation variants, comma-separated (default {','.join(v[0] for v in VARIANTS)})",
+    )
+    ap.add_argument("--batches", type=lambda v: [int(x) for x in v.split(",")], default=None)
+    ap.add_argument(
+        "--untrained-adapter",
+        action="store_true",
+        help="skip the training part: generate with a freshly initialized LoRA adapter of the "
+        "same shape (the same cost per token; LoRA's B starts at zero)",
+    )
     a = ap.parse_args(argv)
     t0 = time.perf_counter()
     deadline = t0 + a.budget_s
@@ -510,14 +546,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     words = res["prompt_words"] = prompt_words(mj, 40 if a.dry else PROMPT_TOKENS)
     steps = a.steps or (2 if a.dry else 5)
-    res["training"] = bench_training(mj, work / "train", a.dry, steps, ceil, words)
+    if a.untrained_adapter:
+        adapter = untrained_adapter(mj, work / "adapter")
+        res["training"] = {"skipped": "--untrained-adapter", "adapter": adapter}
+    else:
+        res["training"] = bench_training(mj, work / "train", a.dry, steps, ceil, words)
+        adapter = res["training"]["adapter"]
     res["total_s"] = time.perf_counter() - t0
     save(res, a.out)
     print(markdown(res), flush=True)
     new_tokens = a.new_tokens or (4 if a.dry else 128)
+    batches = a.batches or ((1, 2, 4) if a.dry else (1, STUDY_GEN_BATCH, 128))
     res["generation"] = bench_generation(
-        mj, res["training"]["adapter"], work, a.dry, new_tokens, ceil, deadline, words,
+        mj, adapter, work, a.dry, new_tokens, ceil, deadline, words,
         saved=lambda partial: save({**res, "generation": partial}, a.out),
+        variants=a.variants, batches=batches,
     )  # fmt: skip
     res["total_s"] = time.perf_counter() - t0
     save(res, a.out)
