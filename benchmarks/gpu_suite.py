@@ -78,8 +78,14 @@ STUDY = {"train_items": 13824, "epochs": 3, "batch": 2, "accum": 8, "max_length"
 STUDY_GEN_BATCH = 32  # experiments/essential_medical.yaml, evaluation.generation.batch_size
 TEST_ITEMS = {"aihub-test": 1728, "kormedmcqa-test": 3009}  # × base + fine-tuned
 PROMPT_TOKENS = 200  # the prompt's length in tokens, chat template included (dry: 40)
-# (name, base quantization, merge the adapter): the engine's three ways to run an adapter
-VARIANTS = (("unmerged", "none", False), ("merged", "none", True), ("nf4-unmerged", "nf4", False))
+# (name, base quantization, merge the adapter, CUDA graphs): the engine's three ways to run an
+# adapter, and the merged model again through kmedqa.generation.graphs (same run, same card)
+VARIANTS = (
+    ("unmerged", "none", False, False),
+    ("merged", "none", True, False),
+    ("nf4-unmerged", "nf4", False, False),
+    ("merged-graph", "none", True, True),
+)
 PACKAGES = ["torch", "transformers", "peft", "trl", "accelerate", "datasets"]
 
 
@@ -294,7 +300,7 @@ def bench_generation(
     cuda = device == "cuda"
     out: dict = {"new_tokens": new_tokens, "runs": [], "loads": {}, "skipped": []}
 
-    def run(model, tok, name, bs, n, budget, merged):
+    def run(model, tok, name, bs, n, budget, merged, graph):
         t0 = time.perf_counter()
         stats = gen.generate(
             model_json=str(mj),
@@ -307,6 +313,7 @@ def bench_generation(
             adapter_dir=adapter,
             settings=gen.GenerationSettings(
                 merge_adapter=merged,
+                cuda_graph=graph,
                 batch_size=bs,
                 device=device,
                 max_new_tokens={"descriptive": budget},
@@ -318,7 +325,7 @@ def bench_generation(
         return stats, time.perf_counter() - t0
 
     kept = None  # (merged model, its shape, prompt length) for the step probe
-    for name, quant, merged in VARIANTS:
+    for name, quant, merged, graph in VARIANTS:
         if name not in variants:
             continue
         if quant == "nf4" and not cuda:
@@ -334,13 +341,13 @@ def bench_generation(
         model, tok = load_variant(mj, adapter, quant, merged, device)
         out["loads"][name] = time.perf_counter() - t0
         shape = gpu_cost.model_shape(model, n_params)
-        run(model, tok, f"{name}-warmup", 2, 2, 4, merged)  # kernels, handles: untimed
+        run(model, tok, f"{name}-warmup", 2, 2, 4, merged, graph)  # kernels, handles: untimed
         prompt_len = len(tok(gen.render_prompts(items(1, words), tok, {})[0]["text"])["input_ids"])
         for bs in batches:
             n = bs  # one full batch (the warm-up ran before)
             if cuda:
                 torch.cuda.reset_peak_memory_stats()
-            stats, wall = run(model, tok, name, bs, n, new_tokens, merged)
+            stats, wall = run(model, tok, name, bs, n, new_tokens, merged, graph)
             b = gpu_cost.generation_bound_s(shape, bs, prompt_len, new_tokens, ceil)
             measured = stats["wall_time_s"]
             out["runs"].append(
@@ -349,6 +356,8 @@ def bench_generation(
                     "batch": bs,
                     "merged": merged,
                     "quantization": quant,
+                    "cuda_graph": graph,
+                    "cuda_graph_batches": stats.get("cuda_graph_batches"),
                     "items": n,
                     "prompt_tokens": prompt_len,
                     "generate_s": measured,
@@ -364,7 +373,7 @@ def bench_generation(
                     "gpu_peak_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
                 }
             )
-        if merged:
+        if merged and not graph:
             kept = (model, shape, prompt_len)
         del model
         if cuda:
@@ -394,7 +403,10 @@ def study_projection(runs: list[dict]) -> dict:
     items_n = sum(TEST_ITEMS.values())
     batch = max(r["batch"] for r in runs) if runs else None
     study_batch = STUDY_GEN_BATCH if any(r["batch"] == STUDY_GEN_BATCH for r in runs) else batch
-    out = {"items_per_run": items_n, "basis": {}}
+    out = {"items_per_run": items_n, "basis": {}, "graph_speedup": {}}
+    for r in runs:  # the same model, the same run: eager engine ÷ CUDA-graph engine
+        if r["variant"] == "merged-graph" and (eager := rate("merged", r["batch"])):
+            out["graph_speedup"][str(r["batch"])] = r["items_per_s"] / eager
     for b, key in ((study_batch, "study_batch"), (batch, "largest_batch")):
         base = rate("merged", b)
         ft = rate("nf4-unmerged", b) or rate("unmerged", b)
@@ -482,6 +494,12 @@ def markdown(res: dict) -> str:
                 f"- All test sets ({s['items_per_run']:,} items) at batch {b['batch']} "
                 f"({key.replace('_', ' ')}): base run {_f(b['base_min'], '.1f')} min, "
                 f"fine-tuned run ({b['ft_variant']}) {_f(b['ft_min'], '.1f')} min."
+            )
+        if s.get("graph_speedup"):
+            lines.append(
+                "- kmedqa.generation.graphs (CUDA graphs) over the eager engine, merged model: "
+                + ", ".join(f"batch {b} {x:.2f}×" for b, x in s["graph_speedup"].items())
+                + "."
             )
         lines.append("")
     if res.get("demo_dag"):

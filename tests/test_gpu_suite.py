@@ -29,10 +29,17 @@ def test_dry_suite_writes_its_results(tmp_path):
     g = res["generation"]
     runs = g["runs"]
     assert [(r["variant"], r["batch"]) for r in runs] == [
-        (v, b) for v in ("unmerged", "merged") for b in (1, 2, 4)
+        (v, b) for v in ("unmerged", "merged", "merged-graph") for b in (1, 2, 4)
     ]
     assert g["skipped"] == ["nf4-unmerged: NF4 needs CUDA"]
-    assert set(g["loads"]) == {"unmerged", "merged"}
+    assert set(g["loads"]) == {"unmerged", "merged", "merged-graph"}
+    # the static-cache engine (its steps eager on a CPU) writes what the eager engine writes
+    for b in (1, 2, 4):
+        merged, graph = (
+            out / "gpu_suite_work" / f"gen-{b}-{v}.jsonl" for v in ("merged", "merged-graph")
+        )
+        assert merged.read_text() == graph.read_text().replace("merged-graph", "merged")
+    assert set(g["study"]["graph_speedup"]) == {"1", "2", "4"}
     # every row is forced to the same number of new tokens (no early stop on random weights)
     for r in runs:
         gen = out / "gpu_suite_work" / f"gen-{r['batch']}-{r['variant']}.jsonl"

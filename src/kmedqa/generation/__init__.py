@@ -186,7 +186,9 @@ def generate(
         "merge_adapter": settings.merge_adapter,
         "batches": "mixed-budgets",  # how rows are grouped changes float sums: part of the key
     }
-    if backend == "hf" and settings.share_prefix:
+    if backend == "hf" and settings.cuda_graph:  # other kernels, other float sums
+        keyed["cuda_graph"] = True
+    elif backend == "hf" and settings.share_prefix:
         keyed["share_prefix"] = PREFIX_MIN_TOKENS
     if backend != "hf":
         keyed["backend"] = backend

@@ -20,14 +20,14 @@ import inspect
 from typing import Any
 
 
-def _forward_params(model) -> set[str]:
+def forward_params(model) -> set[str]:
     fwd = getattr(model, "get_base_model", lambda: model)().forward
     return set(inspect.signature(fwd).parameters)
 
 
 def cache_keyword(model) -> str:
     """The forward argument that takes the key/value cache (transformers 5.x renamed it)."""
-    return "cache" if "cache" in _forward_params(model) else "past_key_values"
+    return "cache" if "cache" in forward_params(model) else "past_key_values"
 
 
 def cache_of(out):
@@ -66,7 +66,7 @@ def greedy_decode(
     attn = attention_mask.to(dev).long()
     pos = attn.cumsum(-1) - 1
     pos.masked_fill_(attn == 0, 0)  # as generate's _prepare_position_ids_for_generation
-    params = _forward_params(model)
+    params = forward_params(model)
     kw = {"logits_to_keep": 1} if "logits_to_keep" in params else {}
     cache_kw = cache_keyword(model)
     stop_set = set(int(t) for t in stop_ids)

@@ -9,6 +9,7 @@ from typing import Any
 
 from kmedqa.errors import ConfigError
 from kmedqa.generation.decode import greedy_decode
+from kmedqa.generation.graphs import graph_decode, supports
 from kmedqa.generation.prefix import prefill_prefix, shared_prefix_len
 from kmedqa.generation.settings import GenerationSettings
 
@@ -90,7 +91,10 @@ class HFRunner:
         model.eval()
         contiguous_head_input(model)
         self.model, self.tok, self.stats = model, tok, stats
-        self.share_prefix = settings.share_prefix
+        self.cuda_graph = settings.cuda_graph
+        self.share_prefix = settings.share_prefix and not settings.cuda_graph
+        if self.cuda_graph and (why := supports(model)):
+            raise ConfigError(f"evaluation.generation.cuda_graph: {why}; set it to false")
         self.stops = stop_token_ids(tok, model)
         self.dev = next(model.parameters()).device
 
@@ -122,6 +126,17 @@ class HFRunner:
                     self.model, seqs[0][:p], len(seqs), self.dev
                 )
                 self.stats["prefix_tokens_shared"] += p * (len(seqs) - 1)
+            if self.cuda_graph:  # a static cache, each step replayed from a CUDA graph
+                ids = (
+                    stop_token_ids(self.tok, self.model, only_generation_config=eos is not None)
+                    if any(stops)
+                    else self.stops
+                )
+                new = graph_decode(
+                    self.model, self.tok, input_ids.to(self.dev), attn, budgets, ids, stops,
+                    stats=self.stats,
+                )  # fmt: skip
+                return [row_result(self.tok, n, b, ids) for n, b in zip(new, budgets, strict=True)]
             if any(stops):  # each row stops at its stop strings as it decodes
                 ids = stop_token_ids(self.tok, self.model, only_generation_config=eos is not None)
                 new = greedy_decode(

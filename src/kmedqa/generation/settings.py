@@ -76,6 +76,8 @@ class GenerationSettings:
     format's. ``quantization``: how the base model is loaded (``none`` or ``nf4``, see
     :func:`inference_quantization`). ``share_prefix``: prefill the prompt prefix that all
     rows of a batch share once per batch (see :func:`kmedqa.generation.prefix.shared_prefix_len`).
+    ``cuda_graph``: decode over a static cache replayed from CUDA graphs
+    (:mod:`kmedqa.generation.graphs`; no prefix sharing then).
     """
 
     batch_size: int = 16
@@ -85,6 +87,7 @@ class GenerationSettings:
     max_new_tokens: dict[str, int] | None = None
     quantization: str = "none"
     share_prefix: bool = True
+    cuda_graph: bool = False
 
     @classmethod
     def from_config(cls, generation: dict[str, Any], quantization: str) -> GenerationSettings:
@@ -94,6 +97,7 @@ class GenerationSettings:
             device=generation["device"],
             backend=generation["backend"],
             merge_adapter=bool(generation["merge_adapter"]),
+            cuda_graph=bool(generation.get("cuda_graph", False)),
             max_new_tokens=generation.get("max_new_tokens"),
             quantization=quantization,
         )

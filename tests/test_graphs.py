@@ -1,0 +1,148 @@
+"""kmedqa.generation.graphs: the static-cache decode (CUDA graphs on a GPU) computes what the
+engine's eager decode computes. Off CUDA its steps run eagerly, token for token comparable."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def qwen_tiny(tiny_model_dir):
+    """A tiny random Qwen2 (every layer attends fully) and the offline tokenizer."""
+    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    torch.manual_seed(3)
+    cfg = Qwen2Config(
+        hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, vocab_size=len(tok), pad_token_id=tok.pad_token_id,
+        tie_word_embeddings=False, initializer_range=0.3,  # sharp attention: positions matter
+    )  # fmt: skip
+    return Qwen2ForCausalLM(cfg).eval(), tok
+
+
+def batch(tok, texts):
+    """Left-padded, as the engine lays a batch out."""
+    ids = [tok(t)["input_ids"] for t in texts]
+    width = max(map(len, ids))
+    input_ids = torch.full((len(ids), width), tok.pad_token_id)
+    attn = torch.zeros((len(ids), width), dtype=torch.long)
+    for r, s in enumerate(ids):
+        input_ids[r, width - len(s) :] = torch.tensor(s)
+        attn[r, width - len(s) :] = 1
+    return input_ids, attn
+
+
+TEXTS = ["the patient reports chest pain", "fever", "she denies cough and takes metformin daily"]
+
+
+@pytest.mark.parametrize("check_every", [1, 3, 8])
+def test_the_same_tokens_as_the_eager_decode(qwen_tiny, check_every):
+    from kmedqa.generation.decode import greedy_decode
+    from kmedqa.generation.graphs import graph_decode
+
+    model, tok = qwen_tiny
+    ids, attn = batch(tok, TEXTS)
+    budgets = [12, 5, 9]
+    eager = greedy_decode(model, tok, ids, attn, budgets, [], [[], [], []])
+    # a stop id that the eager run produced in the middle of row 0 ends that row there
+    stop = [eager[0][3]]
+    eager_stop = greedy_decode(model, tok, ids, attn, budgets, stop, [[], [], []])
+    stats: dict = {}
+    got = graph_decode(model, tok, ids, attn, budgets, [], [[], [], []], check_every=check_every)
+    got_stop = graph_decode(
+        model, tok, ids, attn, budgets, stop, [[], [], []], stats=stats, check_every=check_every
+    )
+    assert got == eager and [len(r) for r in got] == budgets
+    assert got_stop == eager_stop and len(got_stop[0]) <= 4
+    assert stats["decode_steps"] >= max(len(r) for r in got_stop) - 1
+    assert stats["cuda_graph_batches"] == 0  # no CUDA here: the steps ran eagerly
+
+
+def test_stop_strings_end_a_row_where_the_eager_decode_ends_it(qwen_tiny):
+    from kmedqa.generation.decode import greedy_decode
+    from kmedqa.generation.graphs import graph_decode
+
+    model, tok = qwen_tiny
+    ids, attn = batch(tok, TEXTS)
+    free = greedy_decode(model, tok, ids, attn, [10, 10, 10], [], [[], [], []])
+    text = tok.decode(free[2][:4], skip_special_tokens=True)
+    stops = [[], [], [text[-2:]]] if len(text) >= 2 else [[], [], [text]]
+    eager = greedy_decode(model, tok, ids, attn, [10, 10, 10], [], stops)
+    got = graph_decode(model, tok, ids, attn, [10, 10, 10], [], stops)
+    assert got == eager and len(got[2]) <= 4
+
+
+def test_sliding_window_models_are_refused(tiny_model_dir, qwen_tiny):
+    from transformers import AutoModelForCausalLM
+
+    from kmedqa.generation.graphs import supports
+
+    gemma = AutoModelForCausalLM.from_pretrained(tiny_model_dir)  # Gemma 3: sliding layers
+    assert "sliding-window" in supports(gemma)
+    assert supports(qwen_tiny[0]) is None
+
+
+@pytest.fixture(scope="module")
+def qwen_json(qwen_tiny, tiny_model_dir, tmp_path_factory):
+    """The tiny Qwen2 as the workflow's materialize would leave it (model.json)."""
+    import shutil
+
+    from kmedqa.testing import write_model_json
+
+    model, _ = qwen_tiny
+    d = tmp_path_factory.mktemp("qwen") / "hf"
+    shutil.copytree(tiny_model_dir, d)
+    for f in d.glob("model*.safetensors"):
+        f.unlink()
+    model.save_pretrained(d)
+    return write_model_json(d, d.parent / "model.json")
+
+
+def test_the_engine_with_cuda_graph_gives_the_default_engines_outputs(qwen_json, tmp_path):
+    import json
+
+    from kmedqa.generation import GenerationSettings, generate
+    from kmedqa.items import make_item
+
+    stems = ["the patient reports chest pain", "fever", "she denies cough and takes metformin"]
+    items = [
+        make_item(id=f"q{i}", dataset="d", task=("short", "descriptive")[i % 2],
+                  question=f"{stems[i % 3]} {i}", answer="a", meta={"format": "instruct"})
+        for i in range(7)
+    ]  # fmt: skip
+
+    def run(name, **kw):
+        stats = generate(
+            model_json=str(qwen_json), items=items, formats={}, run="r", eval_set="e",
+            out_path=str(tmp_path / f"{name}.jsonl"), cache_dir=str(tmp_path / "cache"),
+            settings=GenerationSettings(batch_size=3, device="cpu", **kw), progress=False,
+        )  # fmt: skip
+        rows = [json.loads(x) for x in (tmp_path / f"{name}.jsonl").read_text().splitlines()]
+        return stats, [(r["id"], r["output"], r["n_new_tokens"]) for r in rows]
+
+    s_default, default = run("default")
+    s_graph, graph = run("graph", cuda_graph=True)
+    assert graph == default
+    assert s_graph["n_cached"] == 0  # its own cache key: other kernels, other float sums
+    assert s_graph["decode_steps"] > 0 and s_graph.get("cuda_graph_batches") == 0
+
+
+def test_cuda_graph_on_a_sliding_window_model_is_refused(tmp_path):
+    from kmedqa.errors import ConfigError
+    from kmedqa.generation import GenerationSettings, generate
+    from kmedqa.items import make_item
+    from kmedqa.testing import tiny_model_json
+
+    mj = tiny_model_json(tmp_path / "gemma")
+    item = make_item(
+        id="q", dataset="d", task="short", question="q", answer="a", meta={"format": "instruct"}
+    )
+    with pytest.raises(ConfigError, match="cuda_graph: gemma3_text has sliding-window"):
+        generate(
+            model_json=str(mj), items=[item], formats={}, run="r", eval_set="e",
+            out_path=str(tmp_path / "o.jsonl"), cache_dir=str(tmp_path / "c"),
+            settings=GenerationSettings(device="cpu", cuda_graph=True), progress=False,
+        )  # fmt: skip
