@@ -47,7 +47,7 @@ def main() -> int:
 
     import torch
 
-    from kmedqa.generation.bench import _cpu_name, _versions
+    from kmedqa.generation.bench import cpu_name, engine_versions
     from kmedqa.generation.decode import cache_keyword, cache_of
     from kmedqa.models import load_model, read_model_info
 
@@ -88,9 +88,9 @@ def main() -> int:
         "prompt_len": args.prompt_len,
         "rows": rows,
         "decode_step_fit_s": {"fixed": fit.intercept, "per_row": fit.slope},
-        "device_name": _cpu_name(),
+        "device_name": cpu_name(),
         "torch_threads": torch.get_num_threads(),
-        "versions": _versions(),
+        "versions": engine_versions(),
     }
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(report, indent=2) + "\n")

@@ -55,7 +55,7 @@ def main() -> int:
     import torch
 
     from kmedqa.generation import GenerationSettings, generate, render_prompts
-    from kmedqa.generation.bench import _cpu_name, _versions
+    from kmedqa.generation.bench import cpu_name, engine_versions
     from kmedqa.interop.lmeval import (
         kormedmcqa_rows,
         run_harness,
@@ -132,11 +132,11 @@ def main() -> int:
         "kmedqa_format": FORMAT,
         "order": args.order,
         "runs": runs,
-        "device_name": _cpu_name(),
+        "device_name": cpu_name(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "load_avg_1m_seen": loads,
-        "versions": _versions(),
+        "versions": engine_versions(),
     }
     med = {
         t: statistics.median(r["items_per_s"] for r in runs if r["tool"] == t)

@@ -206,7 +206,7 @@ def bench_generate(
         "dtype": str(next(model.parameters()).dtype).replace("torch.", ""),
         "n_items": n,
         "device": dev,
-        "device_name": torch.cuda.get_device_name() if dev.startswith("cuda") else _cpu_name(),
+        "device_name": torch.cuda.get_device_name() if dev.startswith("cuda") else cpu_name(),
         "batch_size": batch_size,
         "n_batches": stats.get("n_batches"),
         "share_prefix": share_prefix,
@@ -236,12 +236,13 @@ def bench_generate(
                 r["id"] for r in engine_rows if r["output"] != by_id[r["id"]]["output"]
             ),
         },
-        "versions": _versions(),
+        "versions": engine_versions(),
     }
     return report
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), for benchmark reports."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -251,7 +252,8 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def _versions() -> dict[str, str]:
+def engine_versions() -> dict[str, str]:
+    """Python's, torch's and transformers' versions, for benchmark reports."""
     import importlib.metadata as md
 
     out = {"python": platform.python_version()}
