@@ -75,14 +75,25 @@ def test_stop_strings_end_a_row_where_the_eager_decode_ends_it(qwen_tiny):
     assert got == eager and len(got[2]) <= 4
 
 
-def test_sliding_window_models_are_refused(tiny_model_dir, qwen_tiny):
-    from transformers import AutoModelForCausalLM
+def test_a_sliding_window_model_runs_while_the_batch_fits_its_window(tiny_model_dir):
+    """Gemma 3 (sliding and full layers): exact while prompt + budget fit the window."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from kmedqa.generation.graphs import supports
+    from kmedqa.errors import ConfigError
+    from kmedqa.generation.decode import greedy_decode
+    from kmedqa.generation.graphs import graph_decode, supports
 
-    gemma = AutoModelForCausalLM.from_pretrained(tiny_model_dir)  # Gemma 3: sliding layers
-    assert "sliding-window" in supports(gemma)
-    assert supports(qwen_tiny[0]) is None
+    gemma = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    window = gemma.config.sliding_window
+    assert "sliding_attention" in gemma.config.layer_types
+    assert supports(gemma) is None and "sliding window of" in supports(gemma, window + 1)
+    ids, attn = batch(tok, TEXTS)
+    budgets = [12, 5, 9]
+    want = greedy_decode(gemma, tok, ids, attn, budgets, [], [[], [], []])
+    assert graph_decode(gemma, tok, ids, attn, budgets, [], [[], [], []]) == want
+    with pytest.raises(ConfigError, match=f"more than gemma3_text's sliding window of {window}"):
+        graph_decode(gemma, tok, ids, attn, [window] * 3, [], [[], [], []])
 
 
 @pytest.fixture(scope="module")
@@ -128,21 +139,3 @@ def test_the_engine_with_cuda_graph_gives_the_default_engines_outputs(qwen_json,
     assert graph == default
     assert s_graph["n_cached"] == 0  # its own cache key: other kernels, other float sums
     assert s_graph["decode_steps"] > 0 and s_graph.get("cuda_graph_batches") == 0
-
-
-def test_cuda_graph_on_a_sliding_window_model_is_refused(tmp_path):
-    from kmedqa.errors import ConfigError
-    from kmedqa.generation import GenerationSettings, generate
-    from kmedqa.items import make_item
-    from kmedqa.testing import tiny_model_json
-
-    mj = tiny_model_json(tmp_path / "gemma")
-    item = make_item(
-        id="q", dataset="d", task="short", question="q", answer="a", meta={"format": "instruct"}
-    )
-    with pytest.raises(ConfigError, match="cuda_graph: gemma3_text has sliding-window"):
-        generate(
-            model_json=str(mj), items=[item], formats={}, run="r", eval_set="e",
-            out_path=str(tmp_path / "o.jsonl"), cache_dir=str(tmp_path / "c"),
-            settings=GenerationSettings(device="cpu", cuda_graph=True), progress=False,
-        )  # fmt: skip

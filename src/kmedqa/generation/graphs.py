@@ -13,8 +13,9 @@ tokens every ``check_every`` steps. Each row's tokens are cut where it finished,
 result is :func:`kmedqa.generation.decode.greedy_decode`'s: each row's new token ids up to
 and including the one that finished it. The attention masks are built here (4-D, additive,
 so every attention implementation takes them as they are), for models whose layers all
-attend fully (no sliding window: :func:`supports`). Off CUDA the same steps run eagerly,
-which is how the CPU tests compare it with ``greedy_decode`` token for token.
+attend fully, or whose sliding windows hold the whole batch (:func:`supports`). Off CUDA
+the same steps run eagerly, which is how the CPU tests compare it with ``greedy_decode``
+token for token.
 """
 
 from __future__ import annotations
@@ -24,13 +25,25 @@ from typing import Any
 from kmedqa.errors import ConfigError
 from kmedqa.generation.decode import stopped_by_string
 
+SLACK = 4  # cache slots past the last step: the capture's warm-up calls advance a sliding
+# layer's Python-side length, which must not reach the end of its cache
 
-def supports(model) -> str | None:
-    """Why ``model`` cannot take this path (None: it can)."""
+
+def supports(model, positions: int | None = None) -> str | None:
+    """Why ``model`` cannot take this path for a batch of ``positions`` cache positions (None:
+    it can). A sliding-window layer is exact here only while the whole batch fits in its
+    window (its static cache would roll past it)."""
     cfg = model.config
     types = set(getattr(cfg, "layer_types", None) or ["full_attention"])
-    if types != {"full_attention"} or getattr(cfg, "use_sliding_window", False):
-        return f"{cfg.model_type} has sliding-window layers (their static cache rolls)"
+    sliding = (types - {"full_attention"}) or getattr(cfg, "use_sliding_window", False)
+    window = getattr(cfg, "sliding_window", None)
+    if sliding and not window:
+        return f"{cfg.model_type} has layers of type {sorted(types)} without a sliding_window"
+    if sliding and positions is not None and positions > window:
+        return (
+            f"a batch needs {positions} cache positions (prompt + budget + {SLACK}), more than "
+            f"{cfg.model_type}'s sliding window of {window}"
+        )
     return None
 
 
@@ -58,7 +71,9 @@ def graph_decode(
     dev = input_ids.device
     capture = dev.type == "cuda" if capture is None else capture
     steps_max = max(budgets)
-    total = width + steps_max
+    total = width + steps_max + SLACK
+    if why := supports(model, total):
+        raise ConfigError(f"evaluation.generation.cuda_graph: {why}; set it to false")
     dtype = next(p for p in model.parameters() if p.is_floating_point()).dtype
     neg = torch.finfo(dtype).min
     attn = attention_mask.to(dev).bool()
