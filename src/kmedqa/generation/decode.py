@@ -39,6 +39,21 @@ def stopped_by_string(text: str, stops: list[str]) -> bool:
     return any(s and s in text for s in stops)
 
 
+def row_finished(tok, new: list[int], budget: int, stop_set: set[int], stops: list[str]) -> bool:
+    """Whether a row whose new tokens are ``new`` is finished: its last token ends it, it
+    has its budget, or its text holds one of its stop strings."""
+    if new[-1] in stop_set or len(new) >= budget:
+        return True
+    return bool(stops) and stopped_by_string(tok.decode(new, skip_special_tokens=True), stops)
+
+
+def count_steps(stats: dict[str, Any] | None, steps: int, row_steps: int) -> None:
+    """Add a batch's decode steps (forwards after the prefill) and rows fed to ``stats``."""
+    if stats is not None:
+        stats["decode_row_steps"] = stats.get("decode_row_steps", 0) + row_steps
+        stats["decode_steps"] = stats.get("decode_steps", 0) + steps
+
+
 def greedy_decode(
     model,
     tok,
@@ -89,13 +104,8 @@ def greedy_decode(
             keep = []
             for j, (r, t) in enumerate(zip(alive, nxt.tolist(), strict=True)):
                 new[r].append(t)
-                if t in stop_set or len(new[r]) >= budgets[r]:
-                    continue
-                if stop_strings[r] and stopped_by_string(
-                    tok.decode(new[r], skip_special_tokens=True), stop_strings[r]
-                ):
-                    continue
-                keep.append(j)
+                if not row_finished(tok, new[r], budgets[r], stop_set, stop_strings[r]):
+                    keep.append(j)
             if not keep:
                 break
             if len(keep) < len(alive):
@@ -115,7 +125,5 @@ def greedy_decode(
                 **kw,
             )
             next_pos = next_pos + 1
-    if stats is not None:
-        stats["decode_row_steps"] = stats.get("decode_row_steps", 0) + row_steps
-        stats["decode_steps"] = stats.get("decode_steps", 0) + steps
+    count_steps(stats, steps, row_steps)
     return new

@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from kmedqa.errors import ConfigError
-from kmedqa.generation.decode import stopped_by_string
+from kmedqa.generation.decode import count_steps, row_finished
 
 SLACK = 4  # cache slots past the last step: the capture's warm-up calls advance a sliding
 # layer's Python-side length, which must not reach the end of its cache
@@ -91,35 +91,30 @@ def graph_decode(
     step_mask = torch.full((n, 1, 1, total), neg, dtype=dtype, device=dev)
     step_mask.masked_fill_(keys[:, None, None], 0.0)
     keep = {"logits_to_keep": 1} if "logits_to_keep" in forward_params(model) else {}
+
     # older transformers write the static cache at cache_position (newer ones keep their own
     # write position on the device): both are given the same slot
-    slot = torch.arange(width, device=dev)
-    with torch.inference_mode():
-        out = model(
-            input_ids=input_ids,
-            attention_mask=prefill_mask,
-            position_ids=pos,
-            cache_position=slot,
+    def forward(ids, mask, positions, slots):  # the greedy next token of each row
+        logits = model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            cache_position=slots,
             use_cache=True,
             **keep,
             **{kw: cache},
-        )
+        ).logits
+        return logits[:, -1].float().argmax(-1)
+
+    with torch.inference_mode():
+        tok_in = forward(input_ids, prefill_mask, pos, torch.arange(width, device=dev))[:, None]
         slot = torch.tensor([width], device=dev)
-        tok_in = out.logits[:, -1].float().argmax(-1)[:, None]
         pos_in = pos[:, -1:] + 1
         new = torch.empty(n, steps_max, dtype=torch.long, device=dev)
         new[:, 0] = tok_in[:, 0]
 
         def step():
-            logits = model(
-                input_ids=tok_in,
-                attention_mask=step_mask,
-                position_ids=pos_in,
-                cache_position=slot,
-                use_cache=True,
-                **{kw: cache},
-            ).logits
-            return logits[:, -1].float().argmax(-1)
+            return forward(tok_in, step_mask, pos_in, slot)
 
         run = step
         if capture and steps_max > 1:
@@ -149,9 +144,8 @@ def graph_decode(
                 break
         rows = new[:, :done_steps].tolist()
     _all_finished(rows, budgets, stop_set, stop_strings, tok, finished, cut, seen)
+    count_steps(stats, done_steps - 1, n * (done_steps - 1))
     if stats is not None:
-        stats["decode_steps"] = stats.get("decode_steps", 0) + done_steps - 1
-        stats["decode_row_steps"] = stats.get("decode_row_steps", 0) + n * (done_steps - 1)
         stats["cuda_graph_batches"] = stats.get("cuda_graph_batches", 0) + bool(capture)
     return [row[: cut[r]] for r, row in enumerate(rows)]
 
@@ -164,16 +158,7 @@ def _all_finished(rows, budgets, stop_set, stop_strings, tok, finished, cut, see
         if finished[r]:
             continue
         for i in range(seen[r], len(row)):
-            t = row[i]
-            if (
-                t in stop_set
-                or i + 1 >= budgets[r]
-                or (
-                    stop_strings[r]
-                    and stopped_by_string(tok.decode(row[: i + 1], skip_special_tokens=True),
-                                          stop_strings[r])
-                )
-            ):  # fmt: skip
+            if row_finished(tok, row[: i + 1], budgets[r], stop_set, stop_strings[r]):
                 finished[r], cut[r] = True, i + 1
                 break
         seen[r] = len(row)
