@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 
-def _batch_sizes(value: str) -> list[int]:
+def batch_sizes(value: str) -> list[int]:
     try:
         return [int(x) for x in value.split(",")]
     except ValueError:
@@ -35,7 +35,7 @@ def main() -> int:
     ap.add_argument("--model-json", default="results/models/gemma3-270m/model.json")
     ap.add_argument(
         "--batch-sizes",
-        type=_batch_sizes,
+        type=batch_sizes,
         default=[1, 4, 8, 16],
         help="comma-separated (default 1,4,8,16)",
     )

@@ -56,6 +56,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import demo_dag  # noqa: E402
 import gpu_cost  # noqa: E402
+from decode_step_cost import batch_sizes  # noqa: E402
 from gpu_report import STUDY_GEN_BATCH, markdown, save, study_projection  # noqa: E402
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -391,6 +392,14 @@ def bench_generation(
     return out
 
 
+def variant_names(value: str) -> list[str]:
+    """``--variants``: comma-separated names of :data:`VARIANTS` (argparse type)."""
+    names, known = value.split(","), [v[0] for v in VARIANTS]
+    if bad := [n for n in names if n not in known]:
+        raise argparse.ArgumentTypeError(f"unknown {bad}: want some of {','.join(known)}")
+    return names
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
@@ -408,11 +417,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--variants",
-        type=lambda v: v.split(","),
+        type=variant_names,
         default=[v[0] for v in VARIANTS],
         help=f"generation variants, comma-separated (default {','.join(v[0] for v in VARIANTS)})",
     )
-    ap.add_argument("--batches", type=lambda v: [int(x) for x in v.split(",")], default=None)
+    ap.add_argument("--batches", type=batch_sizes, default=None, help="default 1,32,128")
     ap.add_argument(
         "--untrained-adapter",
         action="store_true",

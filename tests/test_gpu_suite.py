@@ -85,3 +85,20 @@ def test_missing_prerequisites_fail_in_one_line():
     assert proc.stderr.startswith("gpu_suite: missing ") and "CUDA" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--variants", "merged,bogus"], "--variants: unknown ['bogus']: want some of unmerged,"),
+        (["--batches", "1,x"], "--batches: '1,x': want whole numbers and commas"),
+    ],
+)
+def test_bad_arguments_are_one_line(args, needle):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/gpu_suite.py"), "--dry", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and needle in proc.stderr and "Traceback" not in proc.stderr
