@@ -60,6 +60,7 @@ from decode_step_cost import batch_sizes  # noqa: E402
 from gpu_report import STUDY_GEN_BATCH, markdown, save, study_projection  # noqa: E402
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+LORA = {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": TARGETS}  # study 001's
 QWEN7B = dict(  # Qwen/Qwen2.5-7B-Instruct config.json
     hidden_size=3584,
     intermediate_size=18944,
@@ -170,19 +171,21 @@ def items(n: int, words: int, task: str = "descriptive") -> list[dict]:
     ]
 
 
+def prompt_tokens(tok, words: int) -> int:
+    """The token length of an :func:`items` prompt of ``words`` words, chat template included."""
+    import kmedqa.generation as gen
+
+    return len(tok(gen.render_prompts(items(1, words), tok, {})[0]["text"])["input_ids"])
+
+
 def prompt_words(mj: Path, target_tokens: int) -> int:
     """How many words :func:`items` needs for a prompt of ``target_tokens`` tokens: the
     offline tokenizer spells most words in pieces (about 5 tokens a word here)."""
-    import kmedqa.generation as gen
     from kmedqa.models import load_tokenizer, read_model_info
 
     tok = load_tokenizer(read_model_info(str(mj)))
-
-    def length(words):
-        return len(tok(gen.render_prompts(items(1, words), tok, {})[0]["text"])["input_ids"])
-
     words = 2
-    while length(words + 2) <= target_tokens:
+    while prompt_tokens(tok, words + 2) <= target_tokens:
         words += 2
     return words
 
@@ -213,7 +216,7 @@ def bench_training(mj: Path, work: Path, dry: bool, steps: int, ceil: dict, word
     training = {
         "quantization": "none" if dry else "nf4",
         "device": "cpu" if dry else "cuda",
-        "lora": {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": TARGETS},
+        "lora": LORA,
         "args": args,
     }
     n = steps * args["per_device_train_batch_size"] * args["gradient_accumulation_steps"]
@@ -263,7 +266,9 @@ def untrained_adapter(mj: Path, out: Path) -> str:
     from kmedqa.models import load_model, read_model_info
 
     model = load_model(read_model_info(str(mj)), device="auto")
-    lora = LoraConfig(r=16, lora_alpha=32, target_modules=TARGETS, task_type="CAUSAL_LM")
+    lora = LoraConfig(
+        r=LORA["r"], lora_alpha=LORA["alpha"], target_modules=TARGETS, task_type="CAUSAL_LM"
+    )
     get_peft_model(model, lora).save_pretrained(out)
     return str(out)
 
@@ -342,7 +347,7 @@ def bench_generation(
         out["loads"][name] = time.perf_counter() - t0
         shape = gpu_cost.model_shape(model, n_params)
         run(model, tok, f"{name}-warmup", 2, 2, 4, merged, graph)  # kernels, handles: untimed
-        prompt_len = len(tok(gen.render_prompts(items(1, words), tok, {})[0]["text"])["input_ids"])
+        prompt_len = prompt_tokens(tok, words)
         for bs in batches:
             n = bs  # one full batch (the warm-up ran before)
             if cuda:
