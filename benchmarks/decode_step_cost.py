@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from pathlib import Path
 
 
@@ -46,39 +45,21 @@ def main() -> int:
     args = ap.parse_args()
 
     import torch
+    from gpu_cost import step_probe
 
     from kmedqa.generation.bench import cpu_name, engine_versions
-    from kmedqa.generation.decode import cache_keyword, cache_of
     from kmedqa.models import load_model, read_model_info
 
     if args.threads:
         torch.set_num_threads(args.threads)
     info = read_model_info(args.model_json)
     model = load_model(info, device="cpu").eval()
-    gen = torch.Generator().manual_seed(0)
-    cache_kw = cache_keyword(model)
-
-    vocab = model.get_input_embeddings().num_embeddings
-    lo, hi = vocab // 4, vocab // 2  # ordinary tokens, away from the specials at the start
-
-    rows = []
-    with torch.inference_mode():
-        model(input_ids=torch.randint(lo, hi, (1, 8), generator=gen))  # untimed warm-up
-        for b in args.batch_sizes:
-            ids = torch.randint(lo, hi, (b, args.prompt_len), generator=gen)
-            t0 = time.perf_counter()
-            out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
-            prefill_s = time.perf_counter() - t0
-            cache, steps = cache_of(out), []
-            for _ in range(args.steps):
-                nxt = out.logits[:, -1].argmax(-1)[:, None]
-                t0 = time.perf_counter()
-                out = model(input_ids=nxt, use_cache=True, logits_to_keep=1, **{cache_kw: cache})
-                steps.append(time.perf_counter() - t0)
-                cache = cache_of(out)
-            step = statistics.median(steps)
-            rows.append({"batch": b, "prefill_s": prefill_s, "decode_step_s": step})
-            print(f"batch {b}: prefill {prefill_s:.2f} s, decode step {step * 1000:.1f} ms")
+    probe = step_probe(model, args.batch_sizes, prompt_len=args.prompt_len, steps=args.steps)
+    rows = [{"batch": r["batch"], "prefill_s": r["prefill_s"], "decode_step_s": r["eager_step_s"]}
+            for r in probe]  # fmt: skip
+    for r in rows:
+        step_ms = r["decode_step_s"] * 1000
+        print(f"batch {r['batch']}: prefill {r['prefill_s']:.2f} s, decode step {step_ms:.1f} ms")
     fit = statistics.linear_regression(
         [r["batch"] for r in rows], [r["decode_step_s"] for r in rows]
     )  # step = fixed + per_row x batch

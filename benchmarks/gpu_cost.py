@@ -104,8 +104,10 @@ def measure_ceilings(dry: bool) -> dict:
 
 
 def step_probe(model, batch_sizes, prompt_len: int = 200, steps: int = 21) -> list[dict]:
-    """The model's own decode step, median of ``steps``, at each batch size: with the
-    dynamic cache the engine uses (eager), and replayed from a CUDA graph over a static
+    """The model's own forwards at each batch size, after an untimed warm-up: one prefill of
+    ``prompt_len`` random tokens (``logits_to_keep=1``, as the engine calls it), then the
+    median of ``steps`` decode steps with the dynamic cache the engine uses (eager), and, on
+    CUDA, replayed from a CUDA graph over a static
     cache (what removing Python and launch overhead would give). An error in the graph
     path is recorded, not raised: it is a measurement, not the engine."""
     import torch
@@ -119,10 +121,16 @@ def step_probe(model, batch_sizes, prompt_len: int = 200, steps: int = 21) -> li
     gen = torch.Generator().manual_seed(0)
     kw = cache_keyword(model)
     rows = []
+    lo, hi = vocab // 4, vocab // 2  # ordinary tokens, away from the specials at the start
     with torch.inference_mode():
+        model(input_ids=torch.randint(lo, hi, (1, 8), generator=gen).to(dev))  # warm-up
         for b in batch_sizes:
-            ids = torch.randint(vocab // 4, vocab // 2, (b, prompt_len), generator=gen).to(dev)
+            ids = torch.randint(lo, hi, (b, prompt_len), generator=gen).to(dev)
+            sync()
+            t0 = time.perf_counter()
             out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
+            sync()
+            prefill_s = time.perf_counter() - t0
             cache, times = cache_of(out), []
             for _ in range(steps):
                 nxt = out.logits[:, -1].argmax(-1)[:, None]
@@ -132,7 +140,7 @@ def step_probe(model, batch_sizes, prompt_len: int = 200, steps: int = 21) -> li
                 sync()
                 times.append(time.perf_counter() - t0)
                 cache = cache_of(out)
-            row = {"batch": b, "eager_step_s": statistics.median(times)}
+            row = {"batch": b, "prefill_s": prefill_s, "eager_step_s": statistics.median(times)}
             del out, cache
             if cuda:
                 try:
