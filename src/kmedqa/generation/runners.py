@@ -126,23 +126,23 @@ class HFRunner:
                     self.model, seqs[0][:p], len(seqs), self.dev
                 )
                 self.stats["prefix_tokens_shared"] += p * (len(seqs) - 1)
-            if self.cuda_graph:  # a static cache, each step replayed from a CUDA graph
+            if self.cuda_graph or any(stops):
                 ids = (
                     stop_token_ids(self.tok, self.model, only_generation_config=eos is not None)
                     if any(stops)
                     else self.stops
                 )
-                new = graph_decode(
-                    self.model, self.tok, input_ids.to(self.dev), attn, budgets, ids, stops,
-                    stats=self.stats,
-                )  # fmt: skip
-                return [row_result(self.tok, n, b, ids) for n, b in zip(new, budgets, strict=True)]
-            if any(stops):  # each row stops at its stop strings as it decodes
-                ids = stop_token_ids(self.tok, self.model, only_generation_config=eos is not None)
-                new = greedy_decode(
-                    self.model, self.tok, input_ids.to(self.dev), attn, budgets, ids, stops,
-                    past_key_values=extra.get("past_key_values"), prefix_len=p, stats=self.stats,
-                )  # fmt: skip
+                if self.cuda_graph:  # a static cache, each step replayed from a CUDA graph
+                    new = graph_decode(
+                        self.model, self.tok, input_ids.to(self.dev), attn, budgets, ids, stops,
+                        stats=self.stats,
+                    )  # fmt: skip
+                else:  # each row stops at its stop strings as it decodes
+                    new = greedy_decode(
+                        self.model, self.tok, input_ids.to(self.dev), attn, budgets, ids, stops,
+                        past_key_values=extra.get("past_key_values"), prefix_len=p,
+                        stats=self.stats,
+                    )  # fmt: skip
                 return [row_result(self.tok, n, b, ids) for n, b in zip(new, budgets, strict=True)]
             out = self.model.generate(
                 input_ids=input_ids.to(self.dev),
