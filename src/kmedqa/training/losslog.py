@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +69,7 @@ def step_times(ends: list[float]) -> dict[str, Any] | None:
     d = [b - a for a, b in zip(ends, ends[1:], strict=False)]
     if not d:
         return None
-    rest = sorted(d[1:])
-    median = (rest[(len(rest) - 1) // 2] + rest[len(rest) // 2]) / 2 if rest else None
+    median = statistics.median(d[1:]) if len(d) > 1 else None
     return {"steps": len(d), "first_s": d[0], "median_after_first_s": median}
 
 
