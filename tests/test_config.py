@@ -166,6 +166,7 @@ def test_validation_fills_in_the_schema_defaults(demo_config, repo_root):
         "batch_size": 16,
         "merge_adapter": False,
         "cuda_graph": False,  # opt-in until timed on a GPU against the eager engine
+        "prompt_lookup": 3,
         "backend": "hf",
         "adapter_base": "training",
         "api": {  # how hosted models are asked
@@ -211,6 +212,7 @@ def test_generation_settings_come_from_the_validated_config(repo_root, demo_conf
     assert s == GenerationSettings(
         batch_size=16, device="auto", backend="hf", merge_adapter=False,
         max_new_tokens={"short": 5}, quantization="nf4", share_prefix=True, cuda_graph=False,
+        prompt_lookup=3,
     )  # fmt: skip
     assert GenerationSettings() == GenerationSettings.from_config(
         {"batch_size": 16, "device": "auto", "backend": "hf", "merge_adapter": False}, "none"

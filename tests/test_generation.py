@@ -116,19 +116,19 @@ def _rows(path) -> list[dict]:
 
 
 class CountCalls:
-    """Wraps ``GenerationMixin.generate`` to record the batch size of every call."""
+    """Wraps the transformers runner's batch call to record the size of every batch."""
 
     def __init__(self, monkeypatch):
-        from transformers.generation.utils import GenerationMixin
+        from kmedqa.generation.runners import HFRunner
 
         self.sizes: list[int] = []
-        real = GenerationMixin.generate
+        real = HFRunner.__call__
 
-        def wrapped(model, *a, **kw):
-            self.sizes.append(int(kw["input_ids"].shape[0]))
-            return real(model, *a, **kw)
+        def wrapped(runner, seqs, *a, **kw):
+            self.sizes.append(len(seqs))
+            return real(runner, seqs, *a, **kw)
 
-        monkeypatch.setattr(GenerationMixin, "generate", wrapped)
+        monkeypatch.setattr(HFRunner, "__call__", wrapped)
 
 
 # --------------------------------------------------------------------------- resume
@@ -137,17 +137,17 @@ CHILD = textwrap.dedent(
     """
     import json, sys, time
     sys.path.insert(0, {src!r})
-    from transformers.generation.utils import GenerationMixin
     from kmedqa import prompts
     from kmedqa.generation import GenerationSettings, generate
+    from kmedqa.generation.runners import HFRunner
 
     tasks = json.loads({tasks!r})
     prompts.load_tasks = lambda: tasks  # the parent's small budgets
-    real = GenerationMixin.generate
-    def slow(model, *a, **kw):  # slow each batch down so the parent can kill us mid-run
+    real = HFRunner.__call__
+    def slow(runner, *a, **kw):  # slow each batch down so the parent can kill us mid-run
         time.sleep(0.6)
-        return real(model, *a, **kw)
-    GenerationMixin.generate = slow
+        return real(runner, *a, **kw)
+    HFRunner.__call__ = slow
     items = [json.loads(line) for line in open({items!r}, encoding="utf-8")]
     generate(model_json={model_json!r}, items=items, formats={formats!r}, run="r", eval_set="e",
              out_path={out!r}, cache_dir={cache!r}, progress=False,
@@ -337,10 +337,14 @@ def test_stop_strings_cut_the_output(tiny, tmp_path, monkeypatch):
         monkeypatch,
         aihub={"max_new_tokens": {"mcq": 24, "short": 24, "descriptive": 24}, "stop": [stop]},
     )
-    stats = _gen(tiny, items, tmp_path / "stop.jsonl", tmp_path / "c2", batch_size=len(items))
+    stats = _gen(
+        tiny, items, tmp_path / "stop.jsonl", tmp_path / "c2", batch_size=len(items),
+        prompt_lookup=0,
+    )  # fmt: skip
     cut = {r["id"]: r["output"] for r in _rows(tmp_path / "stop.jsonl")}
-    # a row is fed once per token after its first (the prefill's); finished rows leave the
-    # batch, so the one batch takes as many steps as its longest row needs
+    # one token per step: a row is fed once per token after its first (the prefill's);
+    # finished rows leave the batch, so the one batch takes as many steps as its longest
+    # row needs
     n_new = [r["n_new_tokens"] for r in _rows(tmp_path / "stop.jsonl")]
     assert stats["decode_row_steps"] == sum(n - 1 for n in n_new)
     assert stats["decode_steps"] == max(n_new) - 1 and min(n_new) < max(n_new)

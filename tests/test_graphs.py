@@ -7,32 +7,17 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from helpers.decoding import left_padded as batch  # noqa: E402
+from helpers.decoding import saved_model_json, tiny_qwen2  # noqa: E402
+
 
 @pytest.fixture(scope="module")
 def qwen_tiny(tiny_model_dir):
     """A tiny random Qwen2 (every layer attends fully) and the offline tokenizer."""
-    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+    from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
-    torch.manual_seed(3)
-    cfg = Qwen2Config(
-        hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, vocab_size=len(tok), pad_token_id=tok.pad_token_id,
-        tie_word_embeddings=False, initializer_range=0.3,  # sharp attention: positions matter
-    )  # fmt: skip
-    return Qwen2ForCausalLM(cfg).eval(), tok
-
-
-def batch(tok, texts):
-    """Left-padded, as the engine lays a batch out."""
-    ids = [tok(t)["input_ids"] for t in texts]
-    width = max(map(len, ids))
-    input_ids = torch.full((len(ids), width), tok.pad_token_id)
-    attn = torch.zeros((len(ids), width), dtype=torch.long)
-    for r, s in enumerate(ids):
-        input_ids[r, width - len(s) :] = torch.tensor(s)
-        attn[r, width - len(s) :] = 1
-    return input_ids, attn
+    return tiny_qwen2(tok), tok
 
 
 TEXTS = ["the patient reports chest pain", "fever", "she denies cough and takes metformin daily"]
@@ -99,17 +84,7 @@ def test_a_sliding_window_model_runs_while_the_batch_fits_its_window(tiny_model_
 @pytest.fixture(scope="module")
 def qwen_json(qwen_tiny, tiny_model_dir, tmp_path_factory):
     """The tiny Qwen2 as the workflow's materialize would leave it (model.json)."""
-    import shutil
-
-    from kmedqa.testing import write_model_json
-
-    model, _ = qwen_tiny
-    d = tmp_path_factory.mktemp("qwen") / "hf"
-    shutil.copytree(tiny_model_dir, d)
-    for f in d.glob("model*.safetensors"):
-        f.unlink()
-    model.save_pretrained(d)
-    return write_model_json(d, d.parent / "model.json")
+    return saved_model_json(qwen_tiny[0], tiny_model_dir, tmp_path_factory.mktemp("qwen"))
 
 
 def test_the_engine_with_cuda_graph_gives_the_default_engines_outputs(qwen_json, tmp_path):

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from kmedqa.errors import ConfigError
 from kmedqa.generation.cache import cache_key, load_cache, row_key
+from kmedqa.generation.lookup import MAX_NGRAM
 from kmedqa.generation.prefix import PREFIX_MIN_TOKENS, common_prefix_len, shared_prefix_len
 from kmedqa.generation.runners import HFRunner, VLLMRunner, stop_token_ids, vllm_lora_rank
 from kmedqa.generation.settings import GenerationSettings, check_quantization, hit_budget
@@ -190,6 +191,8 @@ def generate(
         keyed["cuda_graph"] = True
     elif backend == "hf" and settings.share_prefix:
         keyed["share_prefix"] = PREFIX_MIN_TOKENS
+    if backend == "hf" and settings.prompt_lookup and not settings.cuda_graph:
+        keyed["prompt_lookup"] = [settings.prompt_lookup, MAX_NGRAM]  # other float sums
     if backend != "hf":
         keyed["backend"] = backend
     if quantization != "none":  # another base model computes other answers

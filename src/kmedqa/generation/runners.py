@@ -93,6 +93,7 @@ class HFRunner:
         self.model, self.tok, self.stats = model, tok, stats
         self.cuda_graph = settings.cuda_graph
         self.share_prefix = settings.share_prefix and not settings.cuda_graph
+        self.prompt_lookup = 0 if settings.cuda_graph else settings.prompt_lookup
         if self.cuda_graph and (why := supports(model)):
             raise ConfigError(f"evaluation.generation.cuda_graph: {why}; set it to false")
         self.stops = stop_token_ids(tok, model)
@@ -126,7 +127,7 @@ class HFRunner:
                     self.model, seqs[0][:p], len(seqs), self.dev
                 )
                 self.stats["prefix_tokens_shared"] += p * (len(seqs) - 1)
-            if self.cuda_graph or any(stops):
+            if self.cuda_graph or self.prompt_lookup or any(stops):
                 ids = (
                     stop_token_ids(self.tok, self.model, only_generation_config=eos is not None)
                     if any(stops)
@@ -141,7 +142,7 @@ class HFRunner:
                     new = greedy_decode(
                         self.model, self.tok, input_ids.to(self.dev), attn, budgets, ids, stops,
                         past_key_values=extra.get("past_key_values"), prefix_len=p,
-                        stats=self.stats,
+                        draft_tokens=self.prompt_lookup, stats=self.stats,
                     )  # fmt: skip
                 return [row_result(self.tok, n, b, ids) for n, b in zip(new, budgets, strict=True)]
             out = self.model.generate(

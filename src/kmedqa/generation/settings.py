@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kmedqa.errors import ConfigError
+from kmedqa.generation.lookup import PROMPT_LOOKUP
 
 ADAPTER_BASES = ("training", "none", "nf4")
 
@@ -77,7 +78,9 @@ class GenerationSettings:
     :func:`inference_quantization`). ``share_prefix``: prefill the prompt prefix that all
     rows of a batch share once per batch (see :func:`kmedqa.generation.prefix.shared_prefix_len`).
     ``cuda_graph``: decode over a static cache replayed from CUDA graphs
-    (:mod:`kmedqa.generation.graphs`; no prefix sharing then).
+    (:mod:`kmedqa.generation.graphs`; no prefix sharing and no prompt lookup then).
+    ``prompt_lookup``: prompt-lookup guesses fed per row and decode step
+    (:mod:`kmedqa.generation.lookup`; 0: one token per step).
     """
 
     batch_size: int = 16
@@ -88,6 +91,7 @@ class GenerationSettings:
     quantization: str = "none"
     share_prefix: bool = True
     cuda_graph: bool = False
+    prompt_lookup: int = PROMPT_LOOKUP
 
     @classmethod
     def from_config(cls, generation: dict[str, Any], quantization: str) -> GenerationSettings:
@@ -98,6 +102,7 @@ class GenerationSettings:
             backend=generation["backend"],
             merge_adapter=bool(generation["merge_adapter"]),
             cuda_graph=bool(generation.get("cuda_graph", False)),
+            prompt_lookup=int(generation.get("prompt_lookup", PROMPT_LOOKUP)),
             max_new_tokens=generation.get("max_new_tokens"),
             quantization=quantization,
         )
