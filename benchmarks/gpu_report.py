@@ -23,10 +23,13 @@ def study_projection(runs: list[dict]) -> dict:
     items_n = sum(TEST_ITEMS.values())
     batch = max(r["batch"] for r in runs) if runs else None
     study_batch = STUDY_GEN_BATCH if any(r["batch"] == STUDY_GEN_BATCH for r in runs) else batch
-    out = {"items_per_run": items_n, "basis": {}, "graph_speedup": {}}
-    for r in runs:  # the same model, the same run: eager engine ÷ CUDA-graph engine
-        if r["variant"] == "merged-graph" and (eager := rate("merged", r["batch"])):
+    out = {"items_per_run": items_n, "basis": {}, "graph_speedup": {}, "lookup_cost": {}}
+    for r in runs:  # the same model, the same run: the one-token eager engine ÷ the other
+        eager = rate("merged", r["batch"])
+        if r["variant"] == "merged-graph" and eager:
             out["graph_speedup"][str(r["batch"])] = r["items_per_s"] / eager
+        if r["variant"] == "merged-lookup" and eager:  # random weights: few guesses kept
+            out["lookup_cost"][str(r["batch"])] = eager / r["items_per_s"]
     for b, key in ((study_batch, "study_batch"), (batch, "largest_batch")):
         base = rate("merged", b)
         ft = rate("nf4-unmerged", b) or rate("unmerged", b)
@@ -119,6 +122,13 @@ def markdown(res: dict) -> str:
             lines.append(
                 "- kmedqa.generation.graphs (CUDA graphs) over the eager engine, merged model: "
                 + ", ".join(f"batch {b} {x:.2f}×" for b, x in s["graph_speedup"].items())
+                + "."
+            )
+        if s.get("lookup_cost"):
+            lines.append(
+                "- Feeding prompt-lookup guesses (random weights keep few of them), merged model, "
+                "time over the one-token engine's: "
+                + ", ".join(f"batch {b} {x:.2f}×" for b, x in s["lookup_cost"].items())
                 + "."
             )
         lines.append("")

@@ -59,6 +59,8 @@ import gpu_cost  # noqa: E402
 from decode_step_cost import batch_sizes  # noqa: E402
 from gpu_report import STUDY_GEN_BATCH, markdown, save, study_projection  # noqa: E402
 
+from kmedqa.generation.lookup import PROMPT_LOOKUP  # noqa: E402
+
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 LORA = {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": TARGETS}  # study 001's
 QWEN7B = dict(  # Qwen/Qwen2.5-7B-Instruct config.json
@@ -79,13 +81,16 @@ TINY = dict(  # --dry: the same architecture, tiny
 )  # fmt: skip
 STUDY = {"train_items": 13824, "epochs": 3, "batch": 2, "accum": 8, "max_length": 1024}
 PROMPT_TOKENS = 200  # the prompt's length in tokens, chat template included (dry: 40)
-# (name, base quantization, merge the adapter, CUDA graphs): the engine's three ways to run an
-# adapter, and the merged model again through kmedqa.generation.graphs (same run, same card)
+# (name, base quantization, merge the adapter, CUDA graphs, prompt-lookup guesses): the
+# engine's three ways to run an adapter, one token per step; then the merged model again
+# through kmedqa.generation.graphs, and with the default prompt-lookup guesses (random
+# weights keep few of them: that row is the cost of feeding them; same run, same card)
 VARIANTS = (
-    ("unmerged", "none", False, False),
-    ("merged", "none", True, False),
-    ("nf4-unmerged", "nf4", False, False),
-    ("merged-graph", "none", True, True),
+    ("unmerged", "none", False, False, 0),
+    ("merged", "none", True, False, 0),
+    ("nf4-unmerged", "nf4", False, False, 0),
+    ("merged-graph", "none", True, True, 0),
+    ("merged-lookup", "none", True, False, PROMPT_LOOKUP),
 )
 PACKAGES = ["torch", "transformers", "peft", "trl", "accelerate", "datasets"]
 
@@ -305,7 +310,7 @@ def bench_generation(
     cuda = device == "cuda"
     out: dict = {"new_tokens": new_tokens, "runs": [], "loads": {}, "skipped": []}
 
-    def run(model, tok, name, bs, n, budget, merged, graph):
+    def run(model, tok, name, bs, n, budget, merged, graph, lookup):
         t0 = time.perf_counter()
         stats = gen.generate(
             model_json=str(mj),
@@ -319,6 +324,7 @@ def bench_generation(
             settings=gen.GenerationSettings(
                 merge_adapter=merged,
                 cuda_graph=graph,
+                prompt_lookup=lookup,
                 batch_size=bs,
                 device=device,
                 max_new_tokens={"descriptive": budget},
@@ -330,7 +336,7 @@ def bench_generation(
         return stats, time.perf_counter() - t0
 
     kept = None  # (merged model, its shape, prompt length) for the step probe
-    for name, quant, merged, graph in VARIANTS:
+    for name, quant, merged, graph, lookup in VARIANTS:
         if name not in variants:
             continue
         if quant == "nf4" and not cuda:
@@ -346,13 +352,13 @@ def bench_generation(
         model, tok = load_variant(mj, adapter, quant, merged, device)
         out["loads"][name] = time.perf_counter() - t0
         shape = gpu_cost.model_shape(model, n_params)
-        run(model, tok, f"{name}-warmup", 2, 2, 4, merged, graph)  # kernels, handles: untimed
+        run(model, tok, f"{name}-warmup", 2, 2, 4, merged, graph, lookup)  # kernels: untimed
         prompt_len = prompt_tokens(tok, words)
         for bs in batches:
             n = bs  # one full batch (the warm-up ran before)
             if cuda:
                 torch.cuda.reset_peak_memory_stats()
-            stats, wall = run(model, tok, name, bs, n, new_tokens, merged, graph)
+            stats, wall = run(model, tok, name, bs, n, new_tokens, merged, graph, lookup)
             b = gpu_cost.generation_bound_s(shape, bs, prompt_len, new_tokens, ceil)
             measured = stats["wall_time_s"]
             out["runs"].append(
@@ -363,6 +369,9 @@ def bench_generation(
                     "quantization": quant,
                     "cuda_graph": graph,
                     "cuda_graph_batches": stats.get("cuda_graph_batches"),
+                    "prompt_lookup": lookup,
+                    "draft_tokens_fed": stats.get("draft_tokens_fed"),
+                    "draft_tokens_kept": stats.get("draft_tokens_kept"),
                     "items": n,
                     "prompt_tokens": prompt_len,
                     "generate_s": measured,

@@ -63,11 +63,15 @@ def test_bench_generate_writes_report(tiny_json, tmp_path, capsys):
     # model (float32, no near ties) left-padded batching changes nothing
     assert ag["same_text"] == 6 and ag["same_n_new_tokens"] == 6
     assert rep["engine"]["new_tokens"] == rep["naive"]["new_tokens"]
+    assert rep["prompt_lookup"] == 3 and rep["draft_tokens_fed"] >= rep["draft_tokens_kept"]
 
 
 def test_bench_rejects_bad_arguments(tiny_json, tmp_path):
     with pytest.raises(SystemExit) as err:
         main(["bench-generate", "--model-json", str(tiny_json), "--n", "0"])
+    assert err.value.code == 2
+    with pytest.raises(SystemExit) as err:
+        main(["bench-generate", "--model-json", str(tiny_json), "--prompt-lookup", "-1"])
     assert err.value.code == 2
     with pytest.raises(ConfigError, match="DATASET=FORMAT"):
         parse_format_map("aihub71875")

@@ -29,17 +29,19 @@ def test_dry_suite_writes_its_results(tmp_path):
     g = res["generation"]
     runs = g["runs"]
     assert [(r["variant"], r["batch"]) for r in runs] == [
-        (v, b) for v in ("unmerged", "merged", "merged-graph") for b in (1, 2, 4)
+        (v, b) for v in ("unmerged", "merged", "merged-graph", "merged-lookup") for b in (1, 2, 4)
     ]
     assert g["skipped"] == ["nf4-unmerged: NF4 needs CUDA"]
-    assert set(g["loads"]) == {"unmerged", "merged", "merged-graph"}
-    # the static-cache engine (its steps eager on a CPU) writes what the eager engine writes
+    assert set(g["loads"]) == {"unmerged", "merged", "merged-graph", "merged-lookup"}
+    # the static-cache engine (its steps eager on a CPU) and the engine that feeds guesses
+    # write what the one-token eager engine writes
     for b in (1, 2, 4):
-        merged, graph = (
-            out / "gpu_suite_work" / f"gen-{b}-{v}.jsonl" for v in ("merged", "merged-graph")
-        )
-        assert merged.read_text() == graph.read_text().replace("merged-graph", "merged")
-    assert set(g["study"]["graph_speedup"]) == {"1", "2", "4"}
+        merged = (out / "gpu_suite_work" / f"gen-{b}-merged.jsonl").read_text()
+        for v in ("merged-graph", "merged-lookup"):
+            other = (out / "gpu_suite_work" / f"gen-{b}-{v}.jsonl").read_text()
+            assert merged == other.replace(v, "merged")
+    assert set(g["study"]["graph_speedup"]) == set(g["study"]["lookup_cost"]) == {"1", "2", "4"}
+    assert sum(r["draft_tokens_fed"] or 0 for r in runs) > 0
     # every row is forced to the same number of new tokens (no early stop on random weights)
     for r in runs:
         gen = out / "gpu_suite_work" / f"gen-{r['batch']}-{r['variant']}.jsonl"

@@ -22,6 +22,7 @@ import os
 import platform
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,7 @@ def bench_generate(
     tokenizer=None,
     warmup: bool = True,
     share_prefix: bool = True,
+    prompt_lookup: int | None = None,
 ) -> dict[str, Any]:
     """Time the engine and the naive loop on one model and the same items; return the report."""
     import torch
@@ -151,6 +153,9 @@ def bench_generate(
     from kmedqa.models import load_model, load_tokenizer, read_model_info, resolve_device
     from kmedqa.prompts import format_name
 
+    settings = GenerationSettings(batch_size=batch_size, share_prefix=share_prefix)
+    if prompt_lookup is not None:
+        settings = replace(settings, prompt_lookup=prompt_lookup)
     info = read_model_info(model_json)
     for item in items:
         format_name(item, formats)  # an item without a prompt format fails here, in one line
@@ -170,7 +175,7 @@ def bench_generate(
             generate(
                 model_json=model_json, items=items[:batch_size], formats=formats, run="warmup",
                 eval_set="bench", out_path=str(Path(tmp) / "w.jsonl"), cache_dir=str(Path(tmp) / "c"),
-                settings=GenerationSettings(batch_size=batch_size, share_prefix=share_prefix), progress=False, model=model, tokenizer=tokenizer,
+                settings=settings, progress=False, model=model, tokenizer=tokenizer,
             )  # fmt: skip
 
     with tempfile.TemporaryDirectory(prefix="kmedqa-bench-") as tmp:
@@ -179,8 +184,7 @@ def bench_generate(
         t0 = time.perf_counter()
         stats = generate(
             model_json=model_json, items=items, formats=formats, run="bench", eval_set="bench",
-            out_path=str(out_path), cache_dir=str(Path(tmp) / "cache"), settings=GenerationSettings(batch_size=batch_size, share_prefix=share_prefix),
-            progress=False, model=model, tokenizer=tokenizer,
+            out_path=str(out_path), cache_dir=str(Path(tmp) / "cache"), settings=settings, progress=False, model=model, tokenizer=tokenizer,
         )  # fmt: skip
         _sync(dev)
         engine_s = time.perf_counter() - t0
@@ -211,6 +215,9 @@ def bench_generate(
         "n_batches": stats.get("n_batches"),
         "share_prefix": share_prefix,
         "prefix_tokens_shared": stats.get("prefix_tokens_shared", 0),
+        "prompt_lookup": settings.prompt_lookup,
+        "draft_tokens_fed": stats.get("draft_tokens_fed", 0),
+        "draft_tokens_kept": stats.get("draft_tokens_kept", 0),
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
@@ -269,6 +276,8 @@ def _cmd_bench(args) -> int:
     formats = parse_format_map(args.format_map)
     if args.n <= 0:
         raise ConfigError("--n must be positive")
+    if args.prompt_lookup is not None and args.prompt_lookup < 0:
+        raise ConfigError(f"--prompt-lookup {args.prompt_lookup}: want 0 (off) or more guesses")
     if args.items:
         items = read_items(args.items)
     else:
@@ -288,6 +297,7 @@ def _cmd_bench(args) -> int:
         batch_size=args.batch_size,
         device=args.device,
         share_prefix=not args.no_share_prefix,
+        prompt_lookup=args.prompt_lookup,
     )
     report["items_file"] = args.items or f"demo data ({args.demo_mix})"
     if args.output:
@@ -335,6 +345,13 @@ def register(subparsers) -> None:
         "--no-share-prefix",
         action="store_true",
         help="engine: prefill every row's whole prompt (default: a prefix shared by a batch is prefilled once)",
+    )
+    p.add_argument(
+        "--prompt-lookup",
+        type=int,
+        metavar="N",
+        help="engine: prompt-lookup guesses fed per row and step (default: the schema's "
+        "evaluation.generation.prompt_lookup; 0: one token per step)",
     )
     p.add_argument("-o", "--output", help="write the JSON report here")
     p.set_defaults(func=_cmd_bench)
