@@ -7,8 +7,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from helpers.decoding import engine_run, instruct_items, saved_model_json, tiny_qwen2  # noqa: E402
 from helpers.decoding import left_padded as batch  # noqa: E402
-from helpers.decoding import saved_model_json, tiny_qwen2  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -88,29 +88,10 @@ def qwen_json(qwen_tiny, tiny_model_dir, tmp_path_factory):
 
 
 def test_the_engine_with_cuda_graph_gives_the_default_engines_outputs(qwen_json, tmp_path):
-    import json
-
-    from kmedqa.generation import GenerationSettings, generate
-    from kmedqa.items import make_item
-
     stems = ["the patient reports chest pain", "fever", "she denies cough and takes metformin"]
-    items = [
-        make_item(id=f"q{i}", dataset="d", task=("short", "descriptive")[i % 2],
-                  question=f"{stems[i % 3]} {i}", answer="a", meta={"format": "instruct"})
-        for i in range(7)
-    ]  # fmt: skip
-
-    def run(name, **kw):
-        stats = generate(
-            model_json=str(qwen_json), items=items, formats={}, run="r", eval_set="e",
-            out_path=str(tmp_path / f"{name}.jsonl"), cache_dir=str(tmp_path / "cache"),
-            settings=GenerationSettings(batch_size=3, device="cpu", **kw), progress=False,
-        )  # fmt: skip
-        rows = [json.loads(x) for x in (tmp_path / f"{name}.jsonl").read_text().splitlines()]
-        return stats, [(r["id"], r["output"], r["n_new_tokens"]) for r in rows]
-
-    s_default, default = run("default")
-    s_graph, graph = run("graph", cuda_graph=True)
+    items = instruct_items(stems)
+    s_default, default = engine_run(qwen_json, items, tmp_path, "default")
+    s_graph, graph = engine_run(qwen_json, items, tmp_path, "graph", cuda_graph=True)
     assert graph == default
     assert s_graph["n_cached"] == 0  # its own cache key: other kernels, other float sums
     assert s_graph["decode_steps"] > 0 and s_graph.get("cuda_graph_batches") == 0

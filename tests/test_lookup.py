@@ -4,13 +4,17 @@ rejected guesses left as masked holes, a sliding window kept clear of them by pa
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from helpers.decoding import left_padded, saved_model_json, tiny_qwen2  # noqa: E402
+from helpers.decoding import (  # noqa: E402
+    engine_run,
+    instruct_items,
+    left_padded,
+    saved_model_json,
+    tiny_qwen2,
+)
 
 from kmedqa.generation.lookup import RowLookup, accepted, slot_limit  # noqa: E402
 
@@ -121,28 +125,11 @@ def test_the_engine_with_prompt_lookup_gives_the_default_engines_outputs(
     models, tiny_model_dir, tmp_path
 ):
     """Through generate(): shared-prefix batches, mixed budgets, a cache key of its own."""
-    from kmedqa.generation import GenerationSettings, generate
-    from kmedqa.items import make_item
-
     model_json = saved_model_json(models["qwen2"], tiny_model_dir, tmp_path / "qwen")
     lead = "Read the case below and answer in one short sentence, as a careful clinician would."
-    items = [
-        make_item(id=f"q{i}", dataset="d", task=("short", "descriptive")[i % 2],
-                  question=f"{lead} {TEXTS[i % 3]} {i}", answer="a", meta={"format": "instruct"})
-        for i in range(7)
-    ]  # fmt: skip
-
-    def run(name, **kw):
-        stats = generate(
-            model_json=str(model_json), items=items, formats={}, run="r", eval_set="e",
-            out_path=str(tmp_path / f"{name}.jsonl"), cache_dir=str(tmp_path / "cache"),
-            settings=GenerationSettings(batch_size=3, device="cpu", **kw), progress=False,
-        )  # fmt: skip
-        rows = [json.loads(x) for x in (tmp_path / f"{name}.jsonl").read_text().splitlines()]
-        return stats, [(r["id"], r["output"], r["n_new_tokens"]) for r in rows]
-
-    _, plain = run("plain", prompt_lookup=0)
-    stats, guessed = run("guessed", prompt_lookup=4)
+    items = instruct_items([f"{lead} {t}" for t in TEXTS])
+    _, plain = engine_run(model_json, items, tmp_path, "plain", prompt_lookup=0)
+    stats, guessed = engine_run(model_json, items, tmp_path, "guessed", prompt_lookup=4)
     assert guessed == plain
     assert stats["n_cached"] == 0  # its own cache key: other float sums
     assert stats["draft_tokens_fed"] > 0 and stats["prefix_tokens_shared"] > 0

@@ -47,3 +47,32 @@ def saved_model_json(model, tiny_model_dir, dest):
         f.unlink()
     model.save_pretrained(d)
     return write_model_json(d, dest / "model.json")
+
+
+def instruct_items(questions, n=7):
+    """``n`` short/descriptive items in the ``instruct`` format, cycling over ``questions``."""
+    from kmedqa.items import make_item
+
+    return [
+        make_item(id=f"q{i}", dataset="d", task=("short", "descriptive")[i % 2],
+                  question=f"{questions[i % len(questions)]} {i}", answer="a",
+                  meta={"format": "instruct"})
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def engine_run(model_json, items, out_dir, name, **knobs):
+    """One ``generate()`` of ``items`` at batch 3 on the CPU with ``knobs`` (one cache dir
+    for every run in ``out_dir``); its stats and (id, output, n_new_tokens) per row."""
+    import json
+
+    from kmedqa.generation import GenerationSettings, generate
+
+    out = out_dir / f"{name}.jsonl"
+    stats = generate(
+        model_json=str(model_json), items=items, formats={}, run="r", eval_set="e",
+        out_path=str(out), cache_dir=str(out_dir / "cache"),
+        settings=GenerationSettings(batch_size=3, device="cpu", **knobs), progress=False,
+    )  # fmt: skip
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    return stats, [(r["id"], r["output"], r["n_new_tokens"]) for r in rows]
