@@ -121,6 +121,19 @@ def test_holes_never_reach_a_sliding_window(models, tok, monkeypatch):
     assert [len(r) for r in got] == budgets  # rows ran well past the window
 
 
+def test_a_full_attention_cache_is_packed_once_most_slots_are_holes(models, tok, monkeypatch):
+    import kmedqa.generation.lookup as lookup
+
+    packed = []
+    real = lookup.compact
+    monkeypatch.setattr(lookup, "compact", lambda c, a: packed.append(a.shape) or real(c, a))
+    qwen = models["qwen2"]  # keeps few guesses: 8 per step leave many holes
+    budgets = [150, 150, 150]
+    stats: dict = {}
+    assert decode(qwen, tok, budgets, 8, stats=stats) == decode(qwen, tok, budgets, 0)
+    assert packed and stats["draft_tokens_fed"] > 2 * stats["draft_tokens_kept"]
+
+
 def test_the_engine_with_prompt_lookup_gives_the_default_engines_outputs(
     models, tiny_model_dir, tmp_path
 ):

@@ -91,7 +91,14 @@ def greedy_decode(
     """
     import torch
 
-    from kmedqa.generation.lookup import RowLookup, accepted, compact, compactable, slot_limit
+    from kmedqa.generation.lookup import (
+        HOLES_SLACK,
+        RowLookup,
+        accepted,
+        compact,
+        compactable,
+        slot_limit,
+    )
 
     n_rows, width = input_ids.shape
     dev = input_ids.device
@@ -126,7 +133,6 @@ def greedy_decode(
             keep, took = [], []  # batch index of each unfinished row; its tokens this step
             for j, (r, mine) in enumerate(zip(alive, chosen.tolist(), strict=True)):
                 a = accepted(guesses[j], mine)
-                kept_guesses += a
                 fresh = []
                 for t in mine[: a + 1]:
                     new[r].append(t)
@@ -136,17 +142,18 @@ def greedy_decode(
                 else:
                     keep.append(j)
                     took.append(a)
+                kept_guesses += min(a, len(fresh))  # a row that finished may not use them all
                 if k:
                     rows[r].extend(fresh)
             if not keep:
                 break
             q = chosen.shape[1]  # positions fed in the last forward (1 after the prefill)
-            if q > 1:  # the rejected guesses' slots become holes
-                for j, a in zip(keep, took, strict=True):
-                    attn[j, attn.shape[1] - q + a + 1 :] = 0
             advance = torch.tensor([[a + 1] for a in took], device=dev)
+            idx = torch.tensor(keep, device=dev)
+            if q > 1:  # the rejected guesses' slots become holes
+                live = torch.arange(q, device=dev) < advance
+                attn[idx, attn.shape[1] - q :] = live.to(attn.dtype)
             if len(keep) < len(alive):
-                idx = torch.tensor(keep, device=dev)
                 cache.batch_select_indices(idx)
                 attn, at = attn[idx], at[idx]
                 alive = [alive[j] for j in keep]
@@ -157,6 +164,8 @@ def greedy_decode(
                     attn = compact(cache, attn)
                 if attn.shape[1] + 1 + k > limit:
                     k = 0  # from here on no holes: one token per step, as without guesses
+            elif k and attn.shape[1] > 2 * int(attn.sum(-1).max()) + HOLES_SLACK:
+                attn = compact(cache, attn)  # most slots are holes: stop attending over them
             guesses = [rows[r].draft(k) for r in alive] if k else [[] for _ in alive]
             q = 1 + max(map(len, guesses))
             fed = [[t, *g, *[t] * (q - 1 - len(g))] for t, g in zip(nxt, guesses, strict=True)]

@@ -14,12 +14,15 @@ Rejected guesses stay in the key/value cache as holes, masked out in the attenti
 with position ids that skip them. A sliding window (or attention chunk) is counted in
 cache slots, so the holes must never reach it: before a step would fill the slots up to the
 window, :func:`compact` packs each row's live slots to the right (left padding, as a fresh
-batch), and once the packed rows are that long the decode goes on without guesses.
+batch), and once the packed rows are that long the decode goes on without guesses. Where
+every layer attends fully the cache is packed once most of its slots are holes, so that
+rejected guesses do not keep costing attention and memory.
 """
 
 from __future__ import annotations
 
 MAX_NGRAM = 3
+HOLES_SLACK = 64  # a full-attention cache is packed once holes outnumber live slots by this
 PROMPT_LOOKUP = 3  # guesses per row and step: the schema's default, as measured in benchmarks/
 
 
