@@ -97,6 +97,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
     ap.add_argument("-o", "--output", default="benchmarks/results/vs_lmeval_cpu.json")
     args = ap.parse_args()
+    if bad := sorted(set(args.order) - {"A", *TOOLS}):
+        ap.error(f"--order {args.order}: unknown {bad}; want letters of A, B, C")
 
     import torch
 

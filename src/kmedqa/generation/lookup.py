@@ -64,11 +64,10 @@ def accepted(guess: list[int], chosen: list[int]) -> int:
 def slot_limit(model) -> int | None:
     """The most cache slots a row may span with holes in it: one less than the smallest
     sliding window or attention chunk of ``model`` (None: every layer attends fully)."""
-    cfg = model.config
-    text = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
-    sizes = [getattr(text, key, None) for key in ("sliding_window", "attention_chunk_size")]
-    sizes = [int(s) for s in sizes if s]
-    return min(sizes) - 1 if sizes else None
+    from kmedqa.generation.prefix import smallest_window
+
+    window = smallest_window(model)
+    return window - 1 if window is not None else None
 
 
 def compactable(cache) -> bool:

@@ -39,16 +39,22 @@ def shared_prefix_len(model, seqs: list[list[int]], budget: int) -> int:
         return 0
     if getattr(cfg, "_attn_implementation", None) not in ("sdpa", "eager"):
         return 0
-    text_cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
     p = min(common_prefix_len(seqs), min(len(s) for s in seqs) - 1)  # every row feeds >= 1 token
     if p < PREFIX_MIN_TOKENS:
         return 0
     total = p + max(len(s) - p for s in seqs) + budget
-    for key in ("sliding_window", "attention_chunk_size"):
-        window = getattr(text_cfg, key, None)
-        if window is not None and total >= window:
-            return 0
-    return p
+    window = smallest_window(model)
+    return 0 if window is not None and total >= window else p
+
+
+def smallest_window(model) -> int | None:
+    """The smallest sliding window or attention chunk of ``model``'s text config, counted in
+    cache slots (None: neither is set)."""
+    cfg = model.config
+    text_cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
+    sizes = [getattr(text_cfg, key, None) for key in ("sliding_window", "attention_chunk_size")]
+    sizes = [int(s) for s in sizes if s]
+    return min(sizes) if sizes else None
 
 
 def prefill_prefix(model, prefix: list[int], n_rows: int, dev):
